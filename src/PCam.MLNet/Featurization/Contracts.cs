@@ -21,6 +21,7 @@ public sealed class BackboneConfig
     public string[] FeatureOutputs { get; set; } = [];
 
     public static BackboneConfig ResNet18() => throw new NotImplementedException();
+    public static BackboneConfig Load(string jsonPath) => throw new NotImplementedException();
 }
 
 public sealed class FeaturizerOptions

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace PCam.MLNet.Configuration;
+
+// The training configuration (mlnet.config.json). Section names follow ML.NET Model Builder's .mbconfig
+// (Scenario, DataSource, Environment, TrainingOption) so ML.NET users read it at a glance.
+// Every property has its default here; README's configuration table documents each one.
+
+public sealed class PCamConfig
+{
+    /// <summary>Always "ImageClassification" (binary: tumour vs normal).</summary>
+    public string Scenario { get; set; } = "ImageClassification";
+    public DataSourceConfig DataSource { get; set; } = new();
+    public EnvironmentConfig Environment { get; set; } = new();
+    public TrainingOptionConfig TrainingOption { get; set; } = new();
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        Converters = { new JsonStringEnumConverter() },
+    };
+}
+
+public sealed class DataSourceConfig
+{
+    /// <summary>"PCam": official HDF5 files, an image-folder tree or the Kaggle layout (detected).</summary>
+    public string Type { get; set; } = "PCam";
+    /// <summary>Folder with the data; null = `data/pcam` if it exists, else the generated demo set.</summary>
+    public string? Directory { get; set; }
+    /// <summary>Rows of train used for the head: null = all; N = a seeded sample balanced by class.</summary>
+    public long? MaxTrainRows { get; set; }
+    /// <summary>Where decompressed .h5 and cached features go; null = `.pcam-cache` in the working directory.</summary>
+    public string? CacheDirectory { get; set; }
+}
+
+public sealed class EnvironmentConfig
+{
+    /// <summary>"LocalCPU" or "LocalGPU" (Model Builder's names); LocalGPU implies Device "cuda" unless set.</summary>
+    public string Type { get; set; } = "LocalCPU";
+    /// <summary>"cpu", "cuda" or "cuda:N" for feature extraction (CUDA needs the -p:PCamGpu=true build).</summary>
+    public string Device { get; set; } = "cpu";
+    /// <summary>ONNX Runtime intra-op threads; null = all cores.</summary>
+    public int? Threads { get; set; }
+}
+
+public sealed class TrainingOptionConfig
+{
+    /// <summary>Built-in backbone name ("resnet18-imagenet") or path to a backbone JSON file.</summary>
+    public string Backbone { get; set; } = "resnet18-imagenet";
+    /// <summary>Side the 96x96 patch is resized to before the backbone; 96 = native (fastest).</summary>
+    public int ImageSize { get; set; } = 96;
+    /// <summary>Average features over the 8 rotations/flips (8x slower featurization).</summary>
+    public bool Tta { get; set; }
+    /// <summary>Head: LbfgsLogisticRegression, LightGbm, FastTree or SdcaLogisticRegression.</summary>
+    public string Trainer { get; set; } = "LbfgsLogisticRegression";
+    /// <summary>Rows per ONNX Runtime batch when computing features.</summary>
+    public int BatchSize { get; set; } = 64;
+    /// <summary>MLContext seed and sampling seed.</summary>
+    public int Seed { get; set; } = 1;
+    /// <summary>Where the model zip is written (metrics, report and configs go beside it).</summary>
+    public string ModelPath { get; set; } = "models/pcam-resnet18.zip";
+    public LinearHeadConfig Lbfgs { get; set; } = new();
+    public LinearHeadConfig Sdca { get; set; } = new() { L2Regularization = [1e-4, 1e-3, 1e-2] };
+    public TreeHeadConfig LightGbm { get; set; } = new();
+    public TreeHeadConfig FastTree { get; set; } = new() { LearningRate = 0.1, NumberOfTrees = 300 };
+}
+
+public sealed class LinearHeadConfig
+{
+    /// <summary>L2 strengths tried; the one with the lowest validation NLL is kept.</summary>
+    public double[] L2Regularization { get; set; } = [0.1, 1, 10, 100];
+    /// <summary>L1 strength (L-BFGS only).</summary>
+    public double L1Regularization { get; set; }
+}
+
+public sealed class TreeHeadConfig
+{
+    /// <summary>Leaf counts tried; the one with the lowest validation NLL is kept.</summary>
+    public int[] NumberOfLeaves { get; set; } = [15, 31];
+    public double LearningRate { get; set; } = 0.05;
+    /// <summary>Upper bound on boosting rounds; training stops early on the validation split.</summary>
+    public int NumberOfTrees { get; set; } = 600;
+    public int MinimumExampleCountPerLeaf { get; set; } = 20;
+}

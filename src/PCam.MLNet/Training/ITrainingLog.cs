@@ -1,0 +1,25 @@
+namespace PCam.MLNet.Training;
+
+/// <summary>Where long work reports: messages and row-count progress (the CLI draws bars; tests pass Silent).</summary>
+public interface ITrainingLog
+{
+    void Info(string message);
+    void Warning(string message);
+    /// <summary>Starts a counted task ("Features train", 19,171 rows); dispose when done.</summary>
+    IProgressTask StartTask(string description, long total);
+}
+
+public interface IProgressTask : IDisposable
+{
+    void Advance(long amount);
+}
+
+public sealed class SilentLog : ITrainingLog
+{
+    public static readonly SilentLog Instance = new();
+    public List<string> Messages { get; } = [];
+    public void Info(string message) { lock (Messages) Messages.Add(message); }
+    public void Warning(string message) { lock (Messages) Messages.Add("warning: " + message); }
+    public IProgressTask StartTask(string description, long total) => new NoTask();
+    private sealed class NoTask : IProgressTask { public void Advance(long amount) { } public void Dispose() { } }
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using PCam.MLNet.Configuration;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
+using PCam.MLNet.Reporting;
+
+namespace PCam.MLNet.Training;
+
+/// <summary>Everything a training run produced.</summary>
+public sealed class TrainingResult
+{
+    public required string ModelPath { get; init; }
+    public required string DataDirectory { get; init; }
+    public required bool DemoData { get; init; }
+    public required SplitMetrics Valid { get; init; }
+    public SplitMetrics? Test { get; init; }
+    public List<ScoredPatch>? TestRows { get; init; }
+    public required HeadResult Head { get; init; }
+    public required FeaturizerGraph Graph { get; init; }
+    public required BackboneConfig Backbone { get; init; }
+    public required string Device { get; init; }
+    public required Dictionary<string, double> Seconds { get; init; }
+    public required Dictionary<string, long> Rows { get; init; }
+    public required ITransformer Model { get; init; }
+    /// <summary>The test rows (for the report's error gallery).</summary>
+    public PatchDataView? TestData { get; init; }
+}
+
+/// <summary>
+/// The transfer-learning run: frozen ONNX backbone over the patches (batched, cached), ML.NET head selected and
+/// calibrated on valid, metrics on valid and test, one model zip. The fixed protocol: train fits, valid selects,
+/// test is only evaluated.
+/// </summary>
+public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
+{
+    public const string DefaultDataDirectory = "data/pcam";
+
+    public TrainingResult Train()
+    {
+        var total = Stopwatch.StartNew();
+        var t = config.TrainingOption;
+        var ml = new MLContext(seed: t.Seed);
+        var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
+        var seconds = new Dictionary<string, double>();
+
+        var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
+        var dataOptions = new PCamDataOptions { CacheDirectory = Path.Combine(cacheDir, "h5") };
+        var train = PCamData.Open(dataDir, PCamSplit.Train, dataOptions);
+        PatchDataView valid;
+        if (PCamData.HasSplit(dataDir, PCamSplit.Valid)) valid = PCamData.Open(dataDir, PCamSplit.Valid, dataOptions);
+        else
+        {
+            (train, valid) = HoldOut(train, 0.1, t.Seed);
+            log.Warning($"{dataDir} has no valid split: holding out {valid.GetRowCount():N0} seeded train rows for validation.");
+        }
+        PatchDataView? test = PCamData.HasSplit(dataDir, PCamSplit.Test) ? PCamData.Open(dataDir, PCamSplit.Test, dataOptions) : null;
+        if (test is null) log.Warning($"{dataDir} has no test split: only validation metrics will be reported.");
+        if (config.DataSource.MaxTrainRows is { } max && max < train.GetRowCount())
+            train = train.SampleBalanced(max, t.Seed);
+
+        var backbone = BackboneResolver.Resolve(t.Backbone);
+        var graph = FeaturizerGraph.Build(backbone, new FeaturizerOptions { ImageSize = t.ImageSize, Tta = t.Tta });
+        var device = PCamConfigLoader.ResolveDevice(config);
+        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{(t.Tta ? ", 8-view TTA" : "")}: {graph.FeatureDimension} features.");
+
+        var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
+        string deviceDescription = device.ToString();
+        BatchFeaturizer NewFeaturizer()
+        {
+            var f = new BatchFeaturizer(graph, device, config.Environment.Threads);
+            deviceDescription = f.DeviceDescription;
+            if (device.Cuda && !f.DeviceDescription.StartsWith("cuda", StringComparison.Ordinal)) log.Warning(f.DeviceDescription);
+            return f;
+        }
+        IDataView Features(PatchDataView data, string split)
+        {
+            var sw = Stopwatch.StartNew();
+            var rows = data.GetRowCount() ?? 0;
+            IDataView result;
+            bool computed;
+            using (var task = log.StartTask($"Features {split}", rows))
+                result = cache.GetOrCompute(data, graph, NewFeaturizer, t.BatchSize, split, task.Advance, out computed);
+            seconds[$"features_{split}"] = sw.Elapsed.TotalSeconds;
+            log.Info(computed
+                ? $"Features {split}: {rows:N0} rows in {sw.Elapsed.TotalSeconds:F1} s ({rows / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} rows/s)."
+                : $"Features {split}: {rows:N0} rows reused from the cache.");
+            return result;
+        }
+
+        var trainFeatures = Features(train, "train");
+        var validFeatures = Features(valid, "valid");
+        var testFeatures = test is null ? null : Features(test, "test");
+
+        var sw = Stopwatch.StartNew();
+        var head = HeadTrainer.Train(ml, ml.Data.Cache(trainFeatures), ml.Data.Cache(validFeatures), t, log.Info);
+        seconds["head"] = sw.Elapsed.TotalSeconds;
+        log.Info($"Head: {head.Best.Trainer} {HeadTrainer.Describe(head.Best.Parameters)} (lowest valid NLL of {head.Trials.Count}).");
+
+        var (validMetrics, _) = PCamMetrics.Evaluate(ml, head.Model.Transform(validFeatures), "valid");
+        SplitMetrics? testMetrics = null;
+        List<ScoredPatch>? testRows = null;
+        if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, head.Model.Transform(testFeatures), "test");
+
+        var model = PCamModel.Compose(ml, graph, head.Model);
+        PCamModel.Save(ml, model, t.ModelPath);
+        seconds["total"] = total.Elapsed.TotalSeconds;
+        return new TrainingResult
+        {
+            ModelPath = t.ModelPath, DataDirectory = dataDir, DemoData = demo, Valid = validMetrics, Test = testMetrics,
+            TestRows = testRows, Head = head, Graph = graph, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
+            Rows = new() { ["train"] = train.GetRowCount() ?? 0, ["valid"] = valid.GetRowCount() ?? 0, ["test"] = test?.GetRowCount() ?? 0 },
+            Model = model, TestData = test,
+        };
+    }
+
+    /// <summary>The configured folder, else data/pcam when it holds data, else the generated demo set (said loudly).</summary>
+    public static (string Directory, bool Demo) ResolveDataDirectory(PCamConfig config, string cacheDir, ITrainingLog log)
+    {
+        if (config.DataSource.Directory is { } dir)
+        {
+            if (!Directory.Exists(dir)) throw new PCamDataException($"{dir}: data directory not found.");
+            if (PCamData.Detect(dir) == PatchSourceKind.None)
+                throw new PCamDataException($"{dir}: no PCam data found (expected camelyonpatch_level_2_split_*_x.h5[.gz] files, " +
+                                            "<split>/<0|1>/ image folders, or the Kaggle train/ + train_labels.csv layout).");
+            return (dir, DemoData.IsDemo(dir));
+        }
+        if (Directory.Exists(DefaultDataDirectory) && PCamData.Detect(DefaultDataDirectory) != PatchSourceKind.None)
+            return (DefaultDataDirectory, false);
+        var demo = DemoData.EnsureGenerated(Path.Combine(cacheDir, "demo"));
+        log.Warning($"No PCam data found (no --data, no {DefaultDataDirectory}/): training on the generated DEMO set in {demo}. " +
+                    "Its metrics say nothing about PCam. Get the real benchmark with `pcam download --output data/pcam`.");
+        return (demo, true);
+    }
+
+    /// <summary>Splits a view into (rest, held-out fraction) by a seeded permutation of its rows.</summary>
+    public static (PatchDataView Remaining, PatchDataView HeldOut) HoldOut(PatchDataView data, double fraction, int seed)
+    {
+        var rows = data.Rows?.ToArray() ?? Enumerable.Range(0, (int)data.Source.RowCount).Select(i => (long)i).ToArray();
+        var shuffled = (long[])rows.Clone();
+        new Random(seed).Shuffle(shuffled);
+        var n = Math.Max(1, (int)(rows.Length * fraction));
+        var held = shuffled.Take(n).Order().ToArray();
+        var heldSet = held.ToHashSet();
+        return (PatchDataView.Create(data.Source, rows.Where(r => !heldSet.Contains(r)).ToArray()), PatchDataView.Create(data.Source, held));
+    }
+}

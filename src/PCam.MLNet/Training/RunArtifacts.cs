@@ -1,0 +1,129 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PCam.MLNet.Configuration;
+using PCam.MLNet.Data;
+using PCam.MLNet.Reporting;
+
+namespace PCam.MLNet.Training;
+
+/// <summary>The files written beside a model zip: NAME.metrics.json, NAME.config.json, NAME.mbconfig, NAME.report.md.</summary>
+public static class RunArtifacts
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static string Stem(string modelPath) => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!,
+        Path.GetFileNameWithoutExtension(modelPath));
+
+    public static string MetricsPath(string modelPath) => Stem(modelPath) + ".metrics.json";
+    public static string ConfigPath(string modelPath) => Stem(modelPath) + ".config.json";
+    public static string MbConfigPath(string modelPath) => Stem(modelPath) + ".mbconfig";
+
+    public static JsonObject MetricsJson(SplitMetrics m) => new()
+    {
+        ["rows"] = m.Rows, ["accuracy"] = m.Accuracy, ["auc"] = m.Auc, ["nll"] = m.Nll, ["f1"] = m.F1,
+        ["precision"] = m.Precision, ["recall"] = m.Recall, ["auprc"] = m.Auprc, ["ece"] = m.Ece,
+        ["confusion"] = new JsonObject { ["tp"] = m.TruePositives, ["fp"] = m.FalsePositives, ["tn"] = m.TrueNegatives, ["fn"] = m.FalseNegatives },
+    };
+
+    public static void Write(TrainingResult r, PCamConfig config)
+    {
+        var readTestPatch = r.TestData is null ? null : PatchReader(r.TestData);
+        var name = Path.GetFileNameWithoutExtension(r.ModelPath);
+        var metrics = new JsonObject
+        {
+            ["model"] = name,
+            ["demoData"] = r.DemoData,
+            ["dataDirectory"] = r.DataDirectory,
+            ["nllUnit"] = "nats",
+            ["backbone"] = new JsonObject
+            {
+                ["name"] = r.Backbone.Name, ["onnx"] = r.Backbone.OnnxPath, ["imageSize"] = config.TrainingOption.ImageSize,
+                ["tta"] = config.TrainingOption.Tta, ["featureDimension"] = r.Graph.FeatureDimension, ["fingerprint"] = r.Graph.Fingerprint,
+            },
+            ["head"] = new JsonObject
+            {
+                ["trainer"] = r.Head.Best.Trainer,
+                ["parameters"] = new JsonObject(r.Head.Best.Parameters.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+                ["calibration"] = "Platt, fitted on valid",
+            },
+            ["device"] = r.Device,
+            ["rows"] = new JsonObject(r.Rows.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["seconds"] = new JsonObject(r.Seconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Math.Round(kv.Value, 2)))),
+            ["valid"] = MetricsJson(r.Valid),
+        };
+        if (r.Test is not null) metrics["test"] = MetricsJson(r.Test);
+        WriteAtomically(MetricsPath(r.ModelPath), metrics.ToJsonString(Indented));
+        WriteAtomically(ConfigPath(r.ModelPath), JsonSerializer.Serialize(config, PCamConfig.JsonOptions));
+        WriteAtomically(MbConfigPath(r.ModelPath), MbConfig(r, config).ToJsonString(Indented));
+
+        if (r.Test is not null && r.TestRows is not null && readTestPatch is not null)
+        {
+            ReportWriter.Write(new ReportInput
+            {
+                ModelName = name, Metrics = r.Test, Rows = r.TestRows, ReadPatch = readTestPatch, OtherSplits = [r.Valid],
+                RunDetails =
+                [
+                    $"Data: {r.DataDirectory}{(r.DemoData ? " (generated DEMO data, not PCam)" : "")}; rows train {r.Rows["train"]:N0}, valid {r.Rows["valid"]:N0}, test {r.Rows["test"]:N0}",
+                    $"Backbone: {r.Backbone.Name} at {config.TrainingOption.ImageSize}px{(config.TrainingOption.Tta ? ", 8-view TTA" : "")}, {r.Graph.FeatureDimension} features, {r.Device}",
+                    $"Head: {r.Head.Best.Trainer} ({HeadTrainer.Describe(r.Head.Best.Parameters)}), Platt calibration on valid",
+                    $"Time: {string.Join(", ", r.Seconds.Select(kv => $"{kv.Key} {kv.Value:F1} s"))}",
+                ],
+            }, Path.GetDirectoryName(Path.GetFullPath(r.ModelPath))!);
+        }
+    }
+
+    /// <summary>Model Builder's TrainingConfig v5 shape, describing this run so ML.NET users recognise it.</summary>
+    public static JsonObject MbConfig(TrainingResult r, PCamConfig config) => new()
+    {
+        ["Scenario"] = "ImageClassification",
+        ["DataSource"] = new JsonObject
+        {
+            ["Version"] = 3, ["Type"] = "Folder", ["FolderPath"] = Path.GetFullPath(r.DataDirectory),
+            ["Format"] = PCamData.Detect(r.DataDirectory).ToString(),
+        },
+        ["Environment"] = new JsonObject
+        {
+            ["Version"] = 1, ["Type"] = config.Environment.Type, ["Device"] = r.Device,
+        },
+        ["RunHistory"] = new JsonObject
+        {
+            ["Version"] = 3,
+            ["Type"] = "Result",
+            ["Trials"] = new JsonArray(r.Head.Trials.Select(t => (JsonNode)new JsonObject
+            {
+                ["Version"] = 1, ["Type"] = "Trial", ["TrainerName"] = t.Trainer,
+                ["Score"] = Math.Round(t.ValidNll, 6), ["RuntimeInSeconds"] = Math.Round(t.Seconds, 3),
+                ["Parameter"] = new JsonObject(t.Parameters.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            }).ToArray()),
+            ["MetricName"] = "NLL (valid, nats; lower is better)",
+            ["ModelFilePath"] = Path.GetFullPath(r.ModelPath),
+        },
+        ["Type"] = "TrainingConfig",
+        ["Version"] = 5,
+        ["TrainingOption"] = new JsonObject
+        {
+            ["Version"] = 0, ["Type"] = "ImageClassificationTrainingOption", ["LabelColumn"] = PatchSchema.LabelColumn,
+            ["Backbone"] = r.Backbone.Name, ["ImageSize"] = config.TrainingOption.ImageSize, ["Tta"] = config.TrainingOption.Tta,
+            ["Trainer"] = config.TrainingOption.Trainer, ["Seed"] = config.TrainingOption.Seed,
+            ["ValidationOption"] = new JsonObject { ["Version"] = 0, ["Type"] = "ValidationSplitValidationOption", ["Split"] = "valid" },
+        },
+    };
+
+    /// <summary>Reads a patch by its Index (patch identity) from a view, for the report's gallery.</summary>
+    public static Action<long, byte[]> PatchReader(PatchDataView data)
+    {
+        var source = data.Source;
+        var rowOf = new Dictionary<long, long>();
+        foreach (var row in data.Rows ?? (IEnumerable<long>)LongRange(source.RowCount)) rowOf.TryAdd(source.GetIndex(row), row);
+        return (index, buffer) => source.ReadImages(rowOf[index], 1, buffer);
+    }
+
+    private static IEnumerable<long> LongRange(long n) { for (long i = 0; i < n; i++) yield return i; }
+
+    public static void WriteAtomically(string path, string text)
+    {
+        var tmp = path + $".{Environment.ProcessId}.tmp";
+        File.WriteAllText(tmp, text + "\n");
+        File.Move(tmp, path, overwrite: true);
+    }
+}
