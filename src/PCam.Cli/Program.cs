@@ -1,1 +1,1 @@
-return 0;
+return PCam.Cli.PcamApp.Run(args, Console.Out, Console.Error, interactive: !Console.IsErrorRedirected);

@@ -36,11 +36,15 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
 {
     public const string DefaultDataDirectory = "data/pcam";
 
+    /// <summary>Forward ML.NET's own log to the training log.</summary>
+    public bool Verbose { get; init; }
+
     public TrainingResult Train()
     {
         var total = Stopwatch.StartNew();
         var t = config.TrainingOption;
         var ml = new MLContext(seed: t.Seed);
+        if (Verbose) ml.Log += (_, e) => log.Info(e.Message);
         var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
         var seconds = new Dictionary<string, double>();
 

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using PCam.Cli.Commands;
+using PCam.MLNet.Configuration;
+using PCam.MLNet.Data;
+using PCam.MLNet.Training;
+
+namespace PCam.Cli;
+
+/// <summary>The `pcam` program: one clear error line and a non-zero exit on failure, 0 on success.</summary>
+public static class PcamApp
+{
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false)
+    {
+        var verbose = new Option<bool>("--verbose") { Description = "Show ML.NET's log and full exception details.", Recursive = true };
+        var root = new RootCommand("PCam.MLNet: train, evaluate and ship PatchCamelyon tumour-patch classifiers as ML.NET model zips.");
+        root.Options.Add(verbose);
+        var cli = new CliContext(stdout, stderr, interactive, verbose);
+        foreach (var command in new ICommandFactory[]
+                 {
+                     new TrainCommand(), new EvaluateCommand(), new InspectCommand(),
+                 })
+            root.Subcommands.Add(command.Create(cli));
+        var parse = root.Parse(args);
+        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+    }
+}
+
+internal interface ICommandFactory
+{
+    Command Create(CliContext cli);
+}
+
+/// <summary>What every command shares: the writers, whether to draw progress, and the error policy.</summary>
+internal sealed class CliContext(TextWriter stdout, TextWriter stderr, bool interactive, Option<bool> verbose)
+{
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Err { get; } = stderr;
+
+    public ConsoleLog Log(ParseResult parse) => new(Err, interactive, parse.GetValue(verbose));
+
+    /// <summary>Runs a command body; user-facing failures become one "error:" line and exit code 1.</summary>
+    public void Bind(Command command, Func<ParseResult, ConsoleLog, int> body)
+    {
+        command.SetAction(parse =>
+        {
+            var log = Log(parse);
+            try
+            {
+                return body(parse, log);
+            }
+            catch (Exception e) when (e is PCamDataException or PCamModelException or PCamConfigException or ArgumentException
+                                           or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException
+                                           or IOException or UnauthorizedAccessException or HttpRequestException
+                                           or System.Text.Json.JsonException)
+            {
+                Err.WriteLine($"error: {e.Message}");
+                if (log.Verbose) Err.WriteLine(e.ToString());
+                return 1;
+            }
+        });
+    }
+}
