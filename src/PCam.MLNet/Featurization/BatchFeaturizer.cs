@@ -1,0 +1,103 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using PCam.MLNet.Data;
+
+namespace PCam.MLNet.Featurization;
+
+/// <summary>Runs a FeaturizerGraph in batches with ONNX Runtime.</summary>
+public sealed class BatchFeaturizer : IDisposable
+{
+    static readonly string[] InputNames = [FeaturizerGraph.InputName];
+    static readonly string[] OutputNames = [FeaturizerGraph.OutputName];
+
+    readonly InferenceSession _session;
+    readonly RunOptions _run = new();
+    readonly OrtMemoryInfo _cpu = OrtMemoryInfo.DefaultInstance;
+    bool _disposed;
+
+    public BatchFeaturizer(FeaturizerGraph graph, ExecutionDevice device, int? threads = null)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        FeatureDimension = graph.FeatureDimension;
+        (_session, DeviceDescription) = CreateSession(graph.ModelBytes, device, threads);
+    }
+
+    /// <summary>What actually runs ("cpu", "cuda:0", or "cpu (CUDA unavailable: ...)").</summary>
+    public string DeviceDescription { get; }
+    public int FeatureDimension { get; }
+    /// <summary>Rows per ONNX Runtime call; bounds activation memory for large counts (TTA multiplies the batch by 8).</summary>
+    public int MaxBatch { get; set; } = 64;
+
+    internal static SessionOptions CreateOptions(int? threads) => new()
+    {
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        IntraOpNumThreads = threads ?? Environment.ProcessorCount,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+    };
+
+    internal static (InferenceSession, string) CreateSession(byte[] model, ExecutionDevice device, int? threads)
+    {
+        if (device.Cuda)
+        {
+            var options = CreateOptions(threads);
+            try
+            {
+                options.AppendExecutionProvider_CUDA(device.DeviceId);
+                return (new InferenceSession(model, options), device.ToString());
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException or NotSupportedException)
+            {
+                // The CPU-only runtime package or a machine without a driver: keep working on the CPU and say so.
+                options.Dispose();
+                var cpu = CreateOptions(threads);
+                return (new InferenceSession(model, cpu), $"cpu (CUDA unavailable: {FirstLine(e.Message)})");
+            }
+        }
+        return (new InferenceSession(model, CreateOptions(threads)), "cpu");
+    }
+
+    static string FirstLine(string s) { var i = s.IndexOf('\n'); return (i < 0 ? s : s[..i]).Trim(); }
+
+    /// <summary>images: count x 27648 bytes (HWC RGB); features: count x FeatureDimension.</summary>
+    public unsafe void Featurize(ReadOnlySpan<byte> images, int count, Span<float> features)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (images.Length < (long)count * PatchSchema.ImageBytes)
+            throw new ArgumentException($"images holds {images.Length} bytes; {count} patches need {(long)count * PatchSchema.ImageBytes}.", nameof(images));
+        if (features.Length < (long)count * FeatureDimension)
+            throw new ArgumentException($"features holds {features.Length} floats; {count} rows need {(long)count * FeatureDimension}.", nameof(features));
+        int d = FeatureDimension, step = Math.Max(1, MaxBatch);
+        // Zero-copy: ORT reads the caller's bytes and writes straight into the caller's floats.
+        fixed (byte* src = images)
+        fixed (float* dst = features)
+        {
+            for (int start = 0; start < count; start += step)
+            {
+                int n = Math.Min(step, count - start);
+                using var input = OrtValue.CreateTensorValueWithData(_cpu, TensorElementType.UInt8,
+                    [n, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels],
+                    (IntPtr)(src + (long)start * PatchSchema.ImageBytes), (long)n * PatchSchema.ImageBytes);
+                using var output = OrtValue.CreateTensorValueWithData(_cpu, TensorElementType.Float,
+                    [n, d], (IntPtr)(dst + (long)start * d), (long)n * d * sizeof(float));
+                _session.Run(_run, InputNames, [input], OutputNames, [output]);
+            }
+        }
+    }
+
+    /// <summary>Convenience: returns a new count x FeatureDimension array.</summary>
+    public float[] Featurize(ReadOnlySpan<byte> images, int count)
+    {
+        var f = new float[(long)count * FeatureDimension];
+        Featurize(images, count, f);
+        return f;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _session.Dispose();
+        _run.Dispose();
+    }
+}
