@@ -39,6 +39,9 @@ public sealed class PatchDataView : IDataView, IDisposable
         return new PatchDataView(source, rows == null ? null : CheckRows(source, rows), ownsSource: true);
     }
 
+    /// <summary>A view that does not own (dispose) the source.</summary>
+    internal static PatchDataView Borrow(IPatchSource source) => new(source, null, ownsSource: false);
+
     private static long[] CheckRows(IPatchSource source, IReadOnlyList<long> rows)
     {
         var copy = rows.ToArray();
