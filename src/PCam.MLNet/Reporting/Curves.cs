@@ -115,7 +115,8 @@ public static class Curves
         {
             if (float.IsNaN(r.Probability)) continue;
             var p = Math.Clamp((double)r.Probability, 0, 1);
-            var b = Math.Min((int)(p * bins), bins - 1);
+            // Scores are floats: 0.9f is 0.89999998, which belongs with 0.9 at a decimal bin edge, so allow float rounding.
+            var b = Math.Min((int)Math.Floor(p * bins + 1e-6), bins - 1);
             count[b]++; sumP[b] += p; if (r.Label) positives[b]++;
             total++;
         }
