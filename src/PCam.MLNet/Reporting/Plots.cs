@@ -99,8 +99,9 @@ internal static class Plots
 
     static Plot NewPlot()
     {
-        ReportFonts.Ensure();
-        return new Plot();
+        var plt = new Plot();
+        if (ReportFonts.Family is { } family) plt.Font.Set(family);
+        return plt;
     }
 
     static void UnitSquare(Plot plt) => plt.Axes.SetLimits(-0.02, 1.02, -0.02, 1.02);

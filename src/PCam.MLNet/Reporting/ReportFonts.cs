@@ -13,6 +13,7 @@ internal static class ReportFonts
     static readonly Lock Gate = new();
     static bool resolved;
     static SKTypeface? typeface;
+    static string? family;
 
     /// <summary>Set PCAM_REPORT_FONT to a .ttf path to force a font.</summary>
     internal const string FontEnvironmentVariable = "PCAM_REPORT_FONT";
@@ -32,10 +33,11 @@ internal static class ReportFonts
             var file = Environment.GetEnvironmentVariable(FontEnvironmentVariable);
             if (!string.IsNullOrEmpty(file) && TryFile(file)) return;
 
-            foreach (var family in new[] { ScottPlot.Fonts.Default, "DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial" })
+            // A plain sans face, by name; the font manager may answer with some other family, so check the name.
+            foreach (var family in new[] { "DejaVu Sans", "Liberation Sans", "Noto Sans", "Open Sans", "Arial", "Helvetica" })
             {
                 var tf = SKFontManager.Default.MatchFamily(family);
-                if (HasGlyphs(tf)) { Use(tf!, tf!.FamilyName, null); return; }
+                if (HasGlyphs(tf) && string.Equals(tf!.FamilyName, family, StringComparison.OrdinalIgnoreCase)) { Use(tf, family, null); return; }
             }
             // Any installed family that can draw Latin text.
             var any = SKFontManager.Default.MatchCharacter('A');
@@ -60,13 +62,16 @@ internal static class ReportFonts
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
-    static void Use(SKTypeface tf, string family, string? file)
+    static void Use(SKTypeface tf, string name, string? file)
     {
         typeface = tf;
-        // ScottPlot resolves fonts by name; register the file so every plot label uses the same face.
-        if (file is not null) ScottPlot.Fonts.AddFontFile(family, file);
-        ScottPlot.Fonts.Default = family;
+        family = name;
+        // ScottPlot resolves fonts by name; register the file so its plots can find the same face.
+        if (file is not null) ScottPlot.Fonts.AddFontFile(name, file);
     }
+
+    /// <summary>The font family name to give ScottPlot plots (per plot, so other ScottPlot users keep their default).</summary>
+    public static string? Family { get { Ensure(); return family; } }
 
     static bool HasGlyphs(SKTypeface? tf) => tf is not null && tf.GlyphCount > 0 && tf.ContainsGlyph('A');
 
