@@ -24,8 +24,4 @@ public sealed class ReportInput
     public IReadOnlyList<string> RunDetails { get; init; } = [];
 }
 
-public static class ReportWriter
-{
-    /// <summary>Writes NAME.report.md and NAME.report/*.png beside the model; returns the Markdown path.</summary>
-    public static string Write(ReportInput input, string directory) => throw new NotImplementedException();
-}
+// ReportWriter.Write(ReportInput, string) is implemented in ReportWriter.cs.
