@@ -17,7 +17,7 @@ public static class PcamApp
         var cli = new CliContext(stdout, stderr, interactive, verbose);
         foreach (var command in new ICommandFactory[]
                  {
-                     new TrainCommand(), new EvaluateCommand(), new InspectCommand(),
+                     new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new InspectCommand(),
                  })
             root.Subcommands.Add(command.Create(cli));
         var parse = root.Parse(args);

@@ -32,14 +32,19 @@ public sealed class Hdf5PatchSource : IPatchSource
     }
 
     /// <summary>Opens and validates an `x`/`y` pair of uncompressed `.h5` files.</summary>
-    public static Hdf5PatchSource Open(string xPath, string yPath)
+    public static Hdf5PatchSource Open(string xPath, string yPath) => Open(xPath, yPath, ReadLabels(yPath));
+
+    /// <summary>Opens an `x` file alone (for prediction): every label reads as false.</summary>
+    public static Hdf5PatchSource OpenImages(string xPath) => Open(xPath, "", null);
+
+    private static Hdf5PatchSource Open(string xPath, string yPath, bool[]? knownLabels)
     {
-        var labels = ReadLabels(yPath);
         var xFile = Hdf5Validation.Open(xPath);
         try
         {
             var ds = Hdf5Validation.Dataset(xFile, xPath, "x", "(N,96,96,3)", Hdf5Validation.IsImageShape);
             long rows = (long)ds.Space.Dimensions[0];
+            var labels = knownLabels ?? new bool[rows];
             if (rows != labels.Length)
                 throw new PCamDataException($"{xPath}: dataset 'x' has {rows:N0} rows but {yPath}: dataset 'y' has {labels.Length:N0}; they must match");
             var reader = rows == 0 ? new BlockRowReader(xFile, ds, rows, 1, "empty") : CreateReader(xPath, xFile, ds, rows);

@@ -34,7 +34,9 @@ public static class HeadTrainer
             var head = fit(train, valid);
             // Re-fit the probability mapping on the validation split: frozen-feature heads are over-confident on train.
             var calibrator = ml.BinaryClassification.Calibrators.Platt(Label, "Score").Fit(head.Transform(valid));
-            var model = head.Append(calibrator);
+            // The head's PredictedLabel is Score > 0; after recalibration the decision must be Probability >= 0.5.
+            var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(head.Transform(valid)));
+            var model = head.Append(calibrator).Append(decision);
             var m = ml.BinaryClassification.Evaluate(model.Transform(valid), Label);
             var trial = new HeadTrial(options.Trainer, parameters, m.LogLoss * Math.Log(2), m.AreaUnderRocCurve, m.Accuracy,
                 sw.Elapsed.TotalSeconds);

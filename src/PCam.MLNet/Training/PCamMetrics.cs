@@ -56,15 +56,19 @@ public static class PCamMetrics
         if (rows.Count == 0) throw new InvalidOperationException($"No rows to evaluate in split '{split}'.");
         var view = ml.Data.LoadFromEnumerable(rows.Select(r => new EvalRow
             { Label = r.Label, Score = r.Score, Probability = r.Probability, PredictedLabel = r.PredictedLabel }));
+        // ML.NET's evaluator for the ranking and probability metrics; the threshold metrics are counted from the
+        // model's own PredictedLabel (ML.NET's evaluator would re-threshold Score at 0 instead).
         var m = ml.BinaryClassification.Evaluate(view);
-        var cm = m.ConfusionMatrix;
-        // ML.NET's confusion matrix: row = truth (positive first), column = prediction (positive first).
-        long tp = (long)cm.Counts[0][0], fn = (long)cm.Counts[0][1], fp = (long)cm.Counts[1][0], tn = (long)cm.Counts[1][1];
+        long tp = 0, fp = 0, tn = 0, fn = 0;
+        foreach (var r in rows)
+            if (r.PredictedLabel) { if (r.Label) tp++; else fp++; }
+            else { if (r.Label) fn++; else tn++; }
+        double precision = tp + fp > 0 ? (double)tp / (tp + fp) : 0, recall = tp + fn > 0 ? (double)tp / (tp + fn) : 0;
         return new SplitMetrics(
-            split, rows.Count, m.Accuracy, m.AreaUnderRocCurve,
+            split, rows.Count, (double)(tp + tn) / rows.Count, m.AreaUnderRocCurve,
             Nll: m.LogLoss * Math.Log(2), // ML.NET LogLoss is in bits; PCam reports nats.
-            m.F1Score, m.PositivePrecision, m.PositiveRecall, m.AreaUnderPrecisionRecallCurve,
-            ExpectedCalibrationError(rows.Select(r => (r.Label, r.Probability))), tp, fp, tn, fn);
+            precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0, precision, recall,
+            m.AreaUnderPrecisionRecallCurve, ExpectedCalibrationError(rows.Select(r => (r.Label, r.Probability))), tp, fp, tn, fn);
     }
 
     /// <summary>Expected calibration error of P(tumour): sum over bins of |positive rate - mean probability| x share.</summary>

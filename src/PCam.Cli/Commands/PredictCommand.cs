@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.ML;
+using PCam.MLNet.Data;
+using PCam.MLNet.Training;
+
+namespace PCam.Cli.Commands;
+
+internal sealed class PredictCommand : ICommandFactory
+{
+    public Command Create(CliContext cli)
+    {
+        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
+        var inputs = new Argument<string[]>("inputs") { Description = "Image files (PNG/JPEG/TIFF, 96x96 RGB), folders of them, or an official _x.h5 file.", Arity = ArgumentArity.OneOrMore };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array instead of CSV." };
+        var cmd = new Command("predict", "Classify patches with a model zip: prints index or path, probability of tumour and predicted label.") { model, inputs, json };
+        cli.Bind(cmd, (parse, log) =>
+        {
+            var ml = new MLContext(seed: 1);
+            var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
+            var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(loaded);
+            var rows = new List<(string Id, PatchPrediction P)>();
+            var items = Expand(parse.GetValue(inputs)!).ToList();
+            using (var task = log.StartTask("Predict", items.Count))
+            {
+                foreach (var item in items)
+                {
+                    foreach (var (id, image) in item.Read())
+                    {
+                        var p = engine.Predict(new PatchInput { Image = image });
+                        rows.Add((id, new PatchPrediction { Probability = p.Probability, Score = p.Score, PredictedLabel = p.PredictedLabel }));
+                    }
+                    task.Advance(1);
+                }
+            }
+            if (parse.GetValue(json))
+            {
+                var arr = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
+                {
+                    ["input"] = r.Id, ["probability"] = r.P.Probability, ["predictedLabel"] = r.P.PredictedLabel ? 1 : 0,
+                }).ToArray());
+                cli.Out.WriteLine(arr.ToJsonString());
+            }
+            else
+            {
+                cli.Out.WriteLine("input,probability,predicted_label");
+                foreach (var (id, p) in rows)
+                    cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Csv(id)},{p.Probability:F6},{(p.PredictedLabel ? 1 : 0)}"));
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? $"\"{s.Replace("\"", "\"\"")}\"" : s;
+
+    private sealed record Input(Func<IEnumerable<(string Id, byte[] Image)>> Read);
+
+    /// <summary>Files, folders (recursively, image files only) and _x.h5 files (every row, by index).</summary>
+    private static IEnumerable<Input> Expand(IEnumerable<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            if (Directory.Exists(path))
+            {
+                var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+                    .Where(f => PatchImageDecoder.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Order(StringComparer.Ordinal).ToList();
+                if (files.Count == 0) throw new PCamDataException($"{path}: no .png, .jpg, .jpeg, .tif or .tiff images in this folder.");
+                foreach (var f in files) yield return ImageFile(f);
+            }
+            else if (path.EndsWith(".h5", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".h5.gz", StringComparison.OrdinalIgnoreCase))
+                yield return new Input(() => H5Rows(path));
+            else if (File.Exists(path)) yield return ImageFile(path);
+            else throw new PCamDataException($"{path}: no such file or folder.");
+        }
+    }
+
+    private static Input ImageFile(string path) => new(() =>
+    {
+        var image = new byte[PatchSchema.ImageBytes];
+        PatchImageDecoder.DecodeFile(path, image);
+        return [(path, image)];
+    });
+
+    private static IEnumerable<(string, byte[])> H5Rows(string xPath)
+    {
+        using var source = PatchFiles.OpenImages(xPath);
+        for (long row = 0; row < source.RowCount; row++)
+        {
+            var image = new byte[PatchSchema.ImageBytes];
+            source.ReadImages(row, 1, image);
+            yield return (source.GetIndex(row).ToString(CultureInfo.InvariantCulture), image);
+        }
+    }
+}
