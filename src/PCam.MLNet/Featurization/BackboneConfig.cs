@@ -88,7 +88,8 @@ public sealed class BackboneConfig
 
 public sealed class FeaturizerOptions
 {
-    /// <summary>Side the 96x96 patch is resized to before the backbone (96 = native).</summary>
+    /// <summary>Side the 96x96 patch is resized to before the backbone (96 = native; 0 = the backbone's InputSize).
+    /// The packaged ResNet18 needs a multiple of 32 (its CNTK export pads stride-2 convolutions for even maps only).</summary>
     public int ImageSize { get; set; } = 96;
     /// <summary>Average features over the 8 dihedral views (rotations and flips).</summary>
     public bool Tta { get; set; }

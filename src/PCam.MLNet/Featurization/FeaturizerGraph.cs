@@ -62,7 +62,7 @@ public sealed class FeaturizerGraph
         AddPreprocessing(probeWriter, backbone, backboneInput, size, tta: false, out _);
         probeWriter.FlushPreprocessing();
         foreach (var f in featureNames) probeModel.Graph.Output.Add(new ValueInfoProto { Name = f, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float } } });
-        var shapes = Probe(probeModel.ToByteArray(), featureNames, backbone.Name);
+        var shapes = Probe(probeModel.ToByteArray(), featureNames, backbone.Name, size);
 
         var model = LoadBackbone(backbone, path, backboneBytes, out _, out _);
         var w = new GraphWriter(model.Graph, Prefix);
@@ -283,13 +283,21 @@ public sealed class FeaturizerGraph
         return w.Node("Concat", parts, "color", false, Int("axis", 1));
     }
 
-    static long[][] Probe(byte[] probeBytes, string[] outputs, string name)
+    static long[][] Probe(byte[] probeBytes, string[] outputs, string name, int size)
     {
         using var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
         using var session = new InferenceSession(probeBytes, so);
         var image = new byte[PatchSchema.ImageBytes];
         using var input = OrtValue.CreateTensorValueFromMemory(image, [1, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels]);
-        using var results = session.Run(new RunOptions(), [InputName], [input], outputs);
+        using var runOptions = new RunOptions();
+        IDisposableReadOnlyCollection<OrtValue> results;
+        try { results = session.Run(runOptions, [InputName], [input], outputs); }
+        catch (OnnxRuntimeException e)
+        {
+            // E.g. the CNTK ResNet18's asymmetric stride-2 padding only lines up for input sides that are multiples of 32.
+            throw new InvalidDataException($"Backbone '{name}' does not run at {size}x{size} px: {e.Message.Split('\n')[0]}", e);
+        }
+        using var _ = results;
         var shapes = results.Select(r => r.GetTensorTypeAndShape().Shape).ToArray();
         for (int i = 0; i < shapes.Length; i++)
             if (shapes[i].Length is not (2 or 4))

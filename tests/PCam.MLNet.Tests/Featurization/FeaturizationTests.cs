@@ -233,3 +233,14 @@ public sealed class ExecutionDeviceTests
         Assert.Equal(3, f.Featurize(Patches.Random(1, seed: 5), 1).Length);
     }
 }
+
+public sealed class ResNet18InputSizeTests
+{
+    [Fact]
+    public void Unsupported_input_size_gives_a_clear_error()
+    {
+        // 144 px leaves a 9x9 map before layer4, where the CNTK export's begin-only padding mismatches the shortcut.
+        var e = Assert.Throws<InvalidDataException>(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 144 }));
+        Assert.Contains("144x144", e.Message);
+    }
+}
