@@ -20,6 +20,11 @@ internal sealed class ConsoleLog(TextWriter err, bool interactive, bool verbose)
 
     public IProgressTask StartTask(string description, long total) => new Task(this, description, total);
 
+    /// <summary>Redraws the one-line status (only on a terminal).</summary>
+    public void Status(string line) { if (interactive) Draw(line); }
+
+    public void EndStatus() { if (interactive) lock (this) ClearLine(); }
+
     private int _lineLength;
 
     private void ClearLine()

@@ -49,7 +49,8 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var seconds = new Dictionary<string, double>();
 
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
-        var dataOptions = new PCamDataOptions { CacheDirectory = Path.Combine(cacheDir, "h5") };
+        using var dataProgress = new StageProgress(log);
+        var dataOptions = new PCamDataOptions { CacheDirectory = Path.Combine(cacheDir, "h5"), Progress = dataProgress, Warning = log.Warning };
         var train = PCamData.Open(dataDir, PCamSplit.Train, dataOptions);
         PatchDataView valid;
         if (PCamData.HasSplit(dataDir, PCamSplit.Valid)) valid = PCamData.Open(dataDir, PCamSplit.Valid, dataOptions);
