@@ -18,7 +18,7 @@ public static class PcamApp
         foreach (var command in new ICommandFactory[]
                  {
                      new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new InspectCommand(),
-                     new DownloadCommand(), new VerifyCommand(), new ImportCommand(),
+                     new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(),
                  })
             root.Subcommands.Add(command.Create(cli));
         var parse = root.Parse(args);

@@ -55,6 +55,10 @@ public sealed class TrainingOptionConfig
     public int ImageSize { get; set; } = 96;
     /// <summary>Average features over the 8 rotations/flips (8x slower featurization).</summary>
     public bool Tta { get; set; }
+    /// <summary>Also pool the centre of each feature map (PCam's label depends only on the centre 32x32 px).</summary>
+    public bool CenterPool { get; set; }
+    /// <summary>Append RGB mean/std of the whole patch and of its centre 32x32 (12 colour/stain features).</summary>
+    public bool ColorStats { get; set; }
     /// <summary>Head: LbfgsLogisticRegression, LightGbm, FastTree or SdcaLogisticRegression.</summary>
     public string Trainer { get; set; } = "LbfgsLogisticRegression";
     /// <summary>Rows per ONNX Runtime batch when computing features.</summary>
@@ -64,6 +68,10 @@ public sealed class TrainingOptionConfig
     /// <summary>Where the model zip is written (metrics, report and configs go beside it).</summary>
     public string ModelPath { get; set; } = "models/pcam-resnet18.zip";
     public LinearHeadConfig Lbfgs { get; set; } = new();
+
+    public Featurization.FeaturizerOptions ToFeaturizerOptions() =>
+        new() { ImageSize = ImageSize, Tta = Tta, CenterPool = CenterPool, ColorStats = ColorStats };
+
     public LinearHeadConfig Sdca { get; set; } = new() { L2Regularization = [1e-4, 1e-3, 1e-2] };
     public TreeHeadConfig LightGbm { get; set; } = new();
     public TreeHeadConfig FastTree { get; set; } = new() { LearningRate = 0.1, NumberOfTrees = 300 };

@@ -65,7 +65,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             train = train.SampleBalanced(max, t.Seed);
 
         var backbone = BackboneResolver.Resolve(t.Backbone);
-        var graph = FeaturizerGraph.Build(backbone, new FeaturizerOptions { ImageSize = t.ImageSize, Tta = t.Tta });
+        var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
         var device = PCamConfigLoader.ResolveDevice(config);
         log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{(t.Tta ? ", 8-view TTA" : "")}: {graph.FeatureDimension} features.");
 
