@@ -20,13 +20,17 @@ internal static class GzipCache
         if (configured != null) { Directory.CreateDirectory(configured); return configured; }
         var dir = Path.GetDirectoryName(Path.GetFullPath(sourceFile))!;
         var beside = Path.Combine(dir, ".pcam-cache");
-        if (IsWritableDirectory(beside)) return beside;
+        // A data folder marked read-only (e.g. a shared sample) is respected even when running as root.
+        if (!IsMarkedReadOnly(dir) && IsWritableDirectory(beside)) return beside;
         var key = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(dir)))[..12];
         var fallback = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
             "pcam", "cache", key);
         Directory.CreateDirectory(fallback);
         return fallback;
     }
+
+    private static bool IsMarkedReadOnly(string dir) =>
+        !OperatingSystem.IsWindows() && (File.GetUnixFileMode(dir) & UnixFileMode.UserWrite) == 0;
 
     private static bool IsWritableDirectory(string dir)
     {

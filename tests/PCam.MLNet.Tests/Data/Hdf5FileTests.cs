@@ -203,3 +203,26 @@ public sealed class Hdf5FileTests : IDisposable
         Assert.True(PCamData.HasSplit(_dir.Path, PCamSplit.Train));
     }
 }
+
+public sealed class CacheDirectoryTests
+{
+    [Fact]
+    public void Read_only_data_folder_gets_a_cache_elsewhere()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var dir = new TempDir();
+        var gz = dir["a_x.h5.gz"];
+        File.WriteAllBytes(gz, []);
+        Assert.Equal(Path.Combine(dir.Path, ".pcam-cache"), GzipCache.ResolveCacheDirectory(gz, null));
+        Directory.Delete(Path.Combine(dir.Path, ".pcam-cache"));
+        File.SetUnixFileMode(dir.Path, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        try
+        {
+            var cache = GzipCache.ResolveCacheDirectory(gz, null);
+            Assert.DoesNotContain(dir.Path, cache);
+            Assert.False(Directory.Exists(Path.Combine(dir.Path, ".pcam-cache")));
+            Directory.Delete(cache, recursive: true);
+        }
+        finally { File.SetUnixFileMode(dir.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
+    }
+}
