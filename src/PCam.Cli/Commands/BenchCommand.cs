@@ -40,8 +40,9 @@ internal sealed class BenchCommand : ICommandFactory
     private static Command Read(CliContext cli)
     {
         var (data, split, cache) = DataOptions(PCamSplit.Train);
-        var h5py = new Option<bool>("--h5py") { Description = "Also time h5py (python3 -c) reading the same rows in batches of 256." };
-        var cmd = new Command("read", "Read a whole split through the IDataView cursor (Image and Label touched) vs a raw sequential file read.") { data, split, cache, h5py };
+        var h5py = new Option<bool>("--h5py") { Description = "Also time h5py reading the same rows in batches of 256." };
+        var python = new Option<string>("--python") { Description = "Python interpreter with h5py for --h5py.", DefaultValueFactory = _ => "python3" };
+        var cmd = new Command("read", "Read a whole split through the IDataView cursor (Image and Label touched) vs a raw sequential file read.") { data, split, cache, h5py, python };
         cli.Bind(cmd, (parse, log) =>
         {
             using var view = OpenData(parse.GetValue(data), parse.GetValue(split), parse.GetValue(cache), log);
@@ -55,7 +56,7 @@ internal sealed class BenchCommand : ICommandFactory
             o.WriteLine($"ratio cursor/raw = {r.Ratio:F2} (goal >= 0.50)");
             if (parse.GetValue(h5py))
             {
-                var py = H5py(h5.XPath, log);
+                var py = H5py(parse.GetValue(python)!, h5.XPath, log);
                 if (py is { } rate)
                 {
                     o.WriteLine($"h5py   {rate,12:N0} rows/s (batches of 256)");
@@ -68,7 +69,7 @@ internal sealed class BenchCommand : ICommandFactory
     }
 
     /// <summary>Times h5py reading x in batches of 256 (touching every byte, as the cursor pass does); null if unavailable.</summary>
-    private static double? H5py(string xPath, ITrainingLog log)
+    private static double? H5py(string python, string xPath, ITrainingLog log)
     {
         const string script = """
             import sys, time, h5py, numpy as np
@@ -80,7 +81,7 @@ internal sealed class BenchCommand : ICommandFactory
             """;
         try
         {
-            var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+            var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
             psi.ArgumentList.Add("-c"); psi.ArgumentList.Add(script); psi.ArgumentList.Add(xPath);
             using var p = Process.Start(psi)!;
             var stdout = p.StandardOutput.ReadToEnd();
@@ -91,7 +92,7 @@ internal sealed class BenchCommand : ICommandFactory
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            log.Warning($"h5py comparison skipped: python3 not found ({e.Message}).");
+            log.Warning($"h5py comparison skipped: {python} not found ({e.Message}).");
         }
         return null;
     }

@@ -14,8 +14,8 @@ public readonly record struct ScoredRow(long Index, bool Label, float Score, flo
 /// <summary>PCam's benchmark metrics (Accuracy, ROC AUC, NLL in nats) and the rest.</summary>
 public static class PCamMetrics
 {
-    /// <summary>Bins of the expected calibration error (equal width, as in Guo et al. 2017).</summary>
-    public const int EceBins = 15;
+    /// <summary>Equal-width bins of the expected calibration error (Guo et al. 2017); the report's reliability diagram uses the same.</summary>
+    public const int EceBins = ReportWriter.CalibrationBins;
 
     /// <summary>Scores and evaluates a view holding Label, Score, Probability, PredictedLabel (and Index).</summary>
     public static (SplitMetrics Metrics, List<ScoredPatch> Rows) Evaluate(MLContext ml, IDataView scored, string split)
