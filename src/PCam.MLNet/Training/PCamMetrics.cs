@@ -71,24 +71,9 @@ public static class PCamMetrics
             m.AreaUnderPrecisionRecallCurve, ExpectedCalibrationError(rows.Select(r => (r.Label, r.Probability))), tp, fp, tn, fn);
     }
 
-    /// <summary>Expected calibration error of P(tumour): sum over bins of |positive rate - mean probability| x share.</summary>
-    public static double ExpectedCalibrationError(IEnumerable<(bool Label, float Probability)> rows, int bins = EceBins)
-    {
-        var count = new long[bins];
-        var sumProb = new double[bins];
-        var positives = new long[bins];
-        long n = 0;
-        foreach (var (label, probability) in rows)
-        {
-            var b = Math.Clamp((int)(probability * bins), 0, bins - 1);
-            count[b]++; sumProb[b] += probability; if (label) positives[b]++; n++;
-        }
-        if (n == 0) return double.NaN;
-        double ece = 0;
-        for (var b = 0; b < bins; b++)
-            if (count[b] > 0) ece += Math.Abs((double)positives[b] / count[b] - sumProb[b] / count[b]) * count[b] / n;
-        return ece;
-    }
+    /// <summary>Expected calibration error of P(tumour) (the report's reliability computation, one definition).</summary>
+    public static double ExpectedCalibrationError(IEnumerable<(bool Label, float Probability)> rows, int bins = EceBins) =>
+        Curves.Reliability(rows.Select(r => new ScoredPatch(0, r.Label, r.Probability, r.Probability >= 0.5f)).ToList(), bins).Ece;
 
     /// <summary>The PCam benchmark table row: Name | Acc | AUC | NLL (Acc and AUC in %, NLL in nats).</summary>
     public static string BenchmarkRow(string name, SplitMetrics m) =>
