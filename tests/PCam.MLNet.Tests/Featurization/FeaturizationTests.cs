@@ -9,8 +9,8 @@ namespace PCam.MLNet.Tests.Featurization;
 /// <summary>ResNet18 graphs are built once per test class (each build reads and re-serialises the 45 MB model).</summary>
 public sealed class ResNet18Graphs
 {
-    public FeaturizerGraph Plain { get; } = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { Tta = false });
-    readonly Lazy<FeaturizerGraph> _tta = new(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { Tta = true }));
+    public FeaturizerGraph Plain { get; } = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 96, Tta = false });
+    readonly Lazy<FeaturizerGraph> _tta = new(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 96, Tta = true }));
     public FeaturizerGraph Tta => _tta.Value;
 }
 
@@ -37,7 +37,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
         Assert.Equal(g.FeatureDimension, g.Layout.Sum(b => b.Length));
         Assert.Matches("^[0-9a-f]{64}$", g.Fingerprint);
         Assert.NotEqual(g.Fingerprint, graphs.Tta.Fingerprint);
-        var again = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { Tta = false });
+        var again = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 96, Tta = false });
         Assert.Equal(g.Fingerprint, again.Fingerprint);
     }
 
