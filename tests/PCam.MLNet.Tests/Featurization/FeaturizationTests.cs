@@ -244,3 +244,21 @@ public sealed class ResNet18InputSizeTests
         Assert.Contains("144x144", e.Message);
     }
 }
+
+public sealed class FeaturizerBenchmarkTests
+{
+    [Fact]
+    public void Benchmark_reports_all_figures()
+    {
+        var dir = TinyBackbones.TempDir();
+        TinyBackbones.IdentityConv(Path.Combine(dir, "tiny.onnx"));
+        var cfg = new BackboneConfig { Name = "tiny", OnnxPath = Path.Combine(dir, "tiny.onnx"), FeatureOutputs = ["maps"] };
+        var graph = FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 96 });
+        var r = FeaturizerBenchmark.Run(graph, Patches.Random(8, seed: 6), 8, ExecutionDevice.Cpu, batchSize: 4, threads: 1, stockRows: 1, repeats: 1);
+        Assert.Equal(8, r.Rows);
+        Assert.Equal(1, r.StockRows);
+        Assert.True(r.FeaturizerRowsPerSecond > 0 && r.BareSessionRowsPerSecond > 0);
+        Assert.NotNull(r.StockDnnRowsPerSecond);
+        Assert.True(r.RatioToBare > 0 && r.SpeedupVsStock > 0);
+    }
+}
