@@ -9,8 +9,8 @@ namespace PCam.MLNet.Tests.Featurization;
 /// <summary>ResNet18 graphs are built once per test class (each build reads and re-serialises the 45 MB model).</summary>
 public sealed class ResNet18Graphs
 {
-    public FeaturizerGraph Plain { get; } = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { Tta = false });
-    readonly Lazy<FeaturizerGraph> _tta = new(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { Tta = true }));
+    public FeaturizerGraph Plain { get; } = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 96, Tta = false });
+    readonly Lazy<FeaturizerGraph> _tta = new(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 96, Tta = true }));
     public FeaturizerGraph Tta => _tta.Value;
 }
 
@@ -37,7 +37,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
         Assert.Equal(g.FeatureDimension, g.Layout.Sum(b => b.Length));
         Assert.Matches("^[0-9a-f]{64}$", g.Fingerprint);
         Assert.NotEqual(g.Fingerprint, graphs.Tta.Fingerprint);
-        var again = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { Tta = false });
+        var again = FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 96, Tta = false });
         Assert.Equal(g.Fingerprint, again.Fingerprint);
     }
 
@@ -242,5 +242,23 @@ public sealed class ResNet18InputSizeTests
         // 144 px leaves a 9x9 map before layer4, where the CNTK export's begin-only padding mismatches the shortcut.
         var e = Assert.Throws<InvalidDataException>(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 144 }));
         Assert.Contains("144x144", e.Message);
+    }
+}
+
+public sealed class FeaturizerBenchmarkTests
+{
+    [Fact]
+    public void Benchmark_reports_all_figures()
+    {
+        var dir = TinyBackbones.TempDir();
+        TinyBackbones.IdentityConv(Path.Combine(dir, "tiny.onnx"));
+        var cfg = new BackboneConfig { Name = "tiny", OnnxPath = Path.Combine(dir, "tiny.onnx"), FeatureOutputs = ["maps"] };
+        var graph = FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 96 });
+        var r = FeaturizerBenchmark.Run(graph, Patches.Random(8, seed: 6), 8, ExecutionDevice.Cpu, batchSize: 4, threads: 1, stockRows: 1, repeats: 1);
+        Assert.Equal(8, r.Rows);
+        Assert.Equal(1, r.StockRows);
+        Assert.True(r.FeaturizerRowsPerSecond > 0 && r.BareSessionRowsPerSecond > 0);
+        Assert.NotNull(r.StockDnnRowsPerSecond);
+        Assert.True(r.RatioToBare > 0 && r.SpeedupVsStock > 0);
     }
 }
