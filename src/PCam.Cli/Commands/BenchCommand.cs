@@ -120,7 +120,7 @@ internal sealed class BenchCommand : ICommandFactory
             var t = c.TrainingOption;
             var graph = FeaturizerGraph.Build(BackboneResolver.Resolve(t.Backbone), t.ToFeaturizerOptions());
             var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
-            var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log.Info);
+            var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log: log.Info);
             var o = cli.Out;
             o.WriteLine($"graph  {t.Backbone} at {t.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
             o.WriteLine($"pcam batched featurizer   {r.FeaturizerRowsPerSecond,8:F1} rows/s  ({r.Rows} rows)");

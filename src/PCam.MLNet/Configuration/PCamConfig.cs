@@ -51,8 +51,8 @@ public sealed class TrainingOptionConfig
 {
     /// <summary>Built-in backbone name ("resnet18-imagenet") or path to a backbone JSON file.</summary>
     public string Backbone { get; set; } = "resnet18-imagenet";
-    /// <summary>Side the 96x96 patch is resized to before the backbone; 96 = native (fastest).</summary>
-    public int ImageSize { get; set; } = 96;
+    /// <summary>Side the 96x96 patch is resized to before the backbone: 192 (default, most accurate) or 96 (native, ~4x faster); multiples of 32 for ResNet18.</summary>
+    public int ImageSize { get; set; } = 192;
     /// <summary>Average features over the 8 rotations/flips (8x slower featurization).</summary>
     public bool Tta { get; set; }
     /// <summary>Also pool the centre of each feature map (PCam's label depends only on the centre 32x32 px).</summary>
@@ -80,7 +80,7 @@ public sealed class TrainingOptionConfig
 public sealed class LinearHeadConfig
 {
     /// <summary>L2 strengths tried; the one with the lowest validation NLL is kept.</summary>
-    public double[] L2Regularization { get; set; } = [0.1, 1, 10, 100];
+    public double[] L2Regularization { get; set; } = [10, 30, 100, 300, 1000];
     /// <summary>L1 strength (L-BFGS only).</summary>
     public double L1Regularization { get; set; }
 }

@@ -87,6 +87,18 @@ public static class PCamImporter
         var buffer = new byte[(long)batch * PatchSchema.ImageBytes];
         // PureHDF's hyperslab writes go element by element (~60 rows/s); fine for chunked test files only.
         using var writer = file.BeginWrite(xTmp);
+        CopyInBatches(view, batch, labels, n, progress, (pixels, start, rows) =>
+            writer.Write(x, rows == batch ? buffer : pixels.ToArray(),
+                fileSelection: new HyperslabSelection(4, [(ulong)start, 0, 0, 0], [(ulong)rows, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels])),
+            buffer);
+    }
+
+    private delegate void BatchWriter(ReadOnlySpan<byte> pixels, long startRow, int rows);
+
+    /// <summary>Streams the view's rows into <paramref name="buffer"/> a batch at a time, collecting labels as it goes.</summary>
+    private static void CopyInBatches(PatchDataView view, int batch, byte[] labels, long n,
+        IProgress<(string Stage, long Done, long Total)>? progress, BatchWriter write, byte[] buffer)
+    {
         using var cursor = view.GetRowCursor(view.Schema);
         var image = cursor.GetGetter<VBuffer<byte>>(view.Schema[PatchSchema.ImageColumn]);
         var label = cursor.GetGetter<bool>(view.Schema[PatchSchema.LabelColumn]);
@@ -102,8 +114,7 @@ public static class PCamImporter
             labels[cursor.Position] = isPositive ? (byte)1 : (byte)0;
             if (++filled == batch || cursor.Position == n - 1)
             {
-                writer.Write(x, filled == batch ? buffer : buffer[..(filled * PatchSchema.ImageBytes)],
-                    fileSelection: new HyperslabSelection(4, [(ulong)start, 0, 0, 0], [(ulong)filled, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels]));
+                write(buffer.AsSpan(0, filled * PatchSchema.ImageBytes), start, filled);
                 start += filled;
                 filled = 0;
                 progress?.Report(("write x", start, n));
@@ -129,28 +140,9 @@ public static class PCamImporter
         using var handle = File.OpenHandle(xTmp, FileMode.Open, FileAccess.ReadWrite);
         if (offset + n * PatchSchema.ImageBytes > RandomAccess.GetLength(handle)) return false;
         const int batch = 256;
-        var buffer = new byte[batch * PatchSchema.ImageBytes];
-        using var cursor = view.GetRowCursor(view.Schema);
-        var image = cursor.GetGetter<VBuffer<byte>>(view.Schema[PatchSchema.ImageColumn]);
-        var label = cursor.GetGetter<bool>(view.Schema[PatchSchema.LabelColumn]);
-        VBuffer<byte> pixels = default;
-        bool isPositive = false;
-        long start = 0;
-        int filled = 0;
-        while (cursor.MoveNext())
-        {
-            image(ref pixels);
-            label(ref isPositive);
-            pixels.GetValues().CopyTo(buffer.AsSpan(filled * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
-            labels[cursor.Position] = isPositive ? (byte)1 : (byte)0;
-            if (++filled == batch || cursor.Position == n - 1)
-            {
-                RandomAccess.Write(handle, buffer.AsSpan(0, filled * PatchSchema.ImageBytes), offset + start * PatchSchema.ImageBytes);
-                start += filled;
-                filled = 0;
-                progress?.Report(("write x", start, n));
-            }
-        }
+        CopyInBatches(view, batch, labels, n, progress,
+            (pixels, start, _) => RandomAccess.Write(handle, pixels, offset + start * PatchSchema.ImageBytes),
+            new byte[batch * PatchSchema.ImageBytes]);
         RandomAccess.FlushToDisk(handle);
         return true;
     }

@@ -28,12 +28,18 @@ public sealed class BatchFeaturizer : IDisposable
     /// <summary>Rows per ONNX Runtime call; bounds activation memory for large counts (TTA multiplies the batch by 8).</summary>
     public int MaxBatch { get; set; } = 64;
 
-    internal static SessionOptions CreateOptions(int? threads) => new()
+    internal static SessionOptions CreateOptions(int? threads)
     {
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        IntraOpNumThreads = threads ?? Environment.ProcessorCount,
-        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-    };
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = threads ?? Environment.ProcessorCount,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
+        // Between runs the caller decodes images and writes the cache; spinning pool threads would steal those cores.
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return options;
+    }
 
     internal static (InferenceSession, string) CreateSession(byte[] model, ExecutionDevice device, int? threads)
     {

@@ -30,8 +30,8 @@ public sealed class FeatureCache(MLContext ml, string directory)
             var tmp = $"{path}.{Environment.ProcessId}.tmp";
             try
             {
-                using var f = featurizer();
-                var view = new FeaturizingDataView(data, f, batchSize, onRows);
+                FeatureTable view;
+                using (var f = featurizer()) view = FeatureTable.Compute(data, f, batchSize, onRows);
                 using (var stream = File.Create(tmp))
                     ml.Data.SaveAsBinary(view, stream, keepHidden: false);
                 File.Move(tmp, path, overwrite: true);

@@ -21,7 +21,7 @@ public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Tri
 /// </summary>
 public static class HeadTrainer
 {
-    private const string Features = FeaturizingDataView.FeaturesColumn;
+    private const string Features = FeatureTable.FeaturesColumn;
     private const string Label = PatchSchema.LabelColumn;
 
     public static HeadResult Train(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
