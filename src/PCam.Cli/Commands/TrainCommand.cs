@@ -15,7 +15,8 @@ internal sealed class TrainCommand : ICommandFactory
         var model = new Option<string?>("--model") { Description = "Output model zip (TrainingOption.ModelPath)." };
         var backbone = new Option<string?>("--backbone") { Description = "Backbone name or backbone JSON (TrainingOption.Backbone)." };
         var imageSize = new Option<int?>("--image-size") { Description = "Resize patches to this side before the backbone (TrainingOption.ImageSize)." };
-        var tta = new Option<bool?>("--tta") { Description = "Average features over the 8 rotations/flips (TrainingOption.Tta)." };
+        var tta = new Option<bool?>("--tta") { Description = "Test-time augmentation: average the 8 rotations/flips for valid, test and the model (TrainingOption.Tta)." };
+        var ttaTrain = new Option<bool?>("--tta-train") { Description = "With --tta, also for the train features (TrainingOption.TtaTrain)." };
         var trainer = new Option<string?>("--trainer") { Description = "Head: LbfgsLogisticRegression, LightGbm, FastTree, SdcaLogisticRegression." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (Environment.Device)." };
         var seed = new Option<int?>("--seed") { Description = "MLContext and sampling seed (TrainingOption.Seed)." };
@@ -23,7 +24,7 @@ internal sealed class TrainCommand : ICommandFactory
         var cache = new Option<string?>("--cache-dir") { Description = "Where decompressed .h5 files and cached features go (DataSource.CacheDirectory)." };
         var cmd = new Command("train", "Featurize train/valid/test with the backbone, train and calibrate the head, write the model zip, metrics, configs and report.")
         {
-            config, data, model, backbone, imageSize, tta, trainer, device, seed, maxRows, cache,
+            config, data, model, backbone, imageSize, tta, ttaTrain, trainer, device, seed, maxRows, cache,
         };
         cli.Bind(cmd, (parse, log) =>
         {
@@ -34,6 +35,7 @@ internal sealed class TrainCommand : ICommandFactory
             if (parse.GetValue(backbone) is { } b) t.Backbone = b;
             if (parse.GetValue(imageSize) is { } s) t.ImageSize = s;
             if (parse.GetValue(tta) is { } a) t.Tta = a;
+            if (parse.GetValue(ttaTrain) is { } at) t.TtaTrain = at;
             if (parse.GetValue(trainer) is { } tr) t.Trainer = tr;
             if (parse.GetValue(device) is { } dv) { c.Environment.Device = dv; c.Environment.Type = dv == "cpu" ? "LocalCPU" : "LocalGPU"; }
             if (parse.GetValue(seed) is { } sd) t.Seed = sd;

@@ -53,8 +53,10 @@ public sealed class TrainingOptionConfig
     public string Backbone { get; set; } = "resnet18-imagenet";
     /// <summary>Side the 96x96 patch is resized to before the backbone: 192 (default, most accurate) or 96 (native, ~4x faster); multiples of 32 for ResNet18.</summary>
     public int ImageSize { get; set; } = 192;
-    /// <summary>Average features over the 8 rotations/flips (8x slower featurization).</summary>
+    /// <summary>Test-time augmentation: average features over the 8 rotations/flips for valid, test and the saved model (8x slower there).</summary>
     public bool Tta { get; set; }
+    /// <summary>With Tta, also average the 8 views for the train features (8x slower train featurization).</summary>
+    public bool TtaTrain { get; set; }
     /// <summary>Also pool the centre of each feature map (PCam's label depends only on the centre 32x32 px).</summary>
     public bool CenterPool { get; set; }
     /// <summary>Append RGB mean/std of the whole patch and of its centre 32x32 (12 colour/stain features).</summary>
@@ -69,8 +71,8 @@ public sealed class TrainingOptionConfig
     public string ModelPath { get; set; } = "models/pcam-resnet18.zip";
     public LinearHeadConfig Lbfgs { get; set; } = new();
 
-    public Featurization.FeaturizerOptions ToFeaturizerOptions() =>
-        new() { ImageSize = ImageSize, Tta = Tta, CenterPool = CenterPool, ColorStats = ColorStats };
+    public Featurization.FeaturizerOptions ToFeaturizerOptions(bool? tta = null) =>
+        new() { ImageSize = ImageSize, Tta = tta ?? Tta, CenterPool = CenterPool, ColorStats = ColorStats };
 
     public LinearHeadConfig Sdca { get; set; } = new() { L2Regularization = [1e-4, 1e-3, 1e-2] };
     public TreeHeadConfig LightGbm { get; set; } = new();

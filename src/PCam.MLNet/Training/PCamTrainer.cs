@@ -65,27 +65,30 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             train = train.SampleBalanced(max, t.Seed);
 
         var backbone = BackboneResolver.Resolve(t.Backbone);
+        // The saved model and the evaluated splits use `graph`; with Tta and not TtaTrain the train features come from
+        // the single-view graph (8x cheaper), as test-time augmentation is usually done.
         var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
+        var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
         var device = PCamConfigLoader.ResolveDevice(config);
-        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{(t.Tta ? ", 8-view TTA" : "")}: {graph.FeatureDimension} features.");
+        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();
-        BatchFeaturizer NewFeaturizer()
+        BatchFeaturizer NewFeaturizer(FeaturizerGraph g)
         {
-            var f = new BatchFeaturizer(graph, device, config.Environment.Threads);
+            var f = new BatchFeaturizer(g, device, config.Environment.Threads);
             deviceDescription = f.DeviceDescription;
             if (device.Cuda && !f.DeviceDescription.StartsWith("cuda", StringComparison.Ordinal)) log.Warning(f.DeviceDescription);
             return f;
         }
-        IDataView Features(PatchDataView data, string split)
+        IDataView Features(PatchDataView data, string split, FeaturizerGraph g)
         {
             var sw = Stopwatch.StartNew();
             var rows = data.GetRowCount() ?? 0;
             IDataView result;
             bool computed;
             using (var task = log.StartTask($"Features {split}", rows))
-                result = cache.GetOrCompute(data, graph, NewFeaturizer, t.BatchSize, split, task.Advance, out computed);
+                result = cache.GetOrCompute(data, g, () => NewFeaturizer(g), t.BatchSize, split, task.Advance, out computed);
             seconds[$"features_{split}"] = sw.Elapsed.TotalSeconds;
             log.Info(computed
                 ? $"Features {split}: {rows:N0} rows in {sw.Elapsed.TotalSeconds:F1} s ({rows / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} rows/s)."
@@ -93,9 +96,9 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             return result;
         }
 
-        var trainFeatures = Features(train, "train");
-        var validFeatures = Features(valid, "valid");
-        var testFeatures = test is null ? null : Features(test, "test");
+        var trainFeatures = Features(train, "train", trainGraph);
+        var validFeatures = Features(valid, "valid", graph);
+        var testFeatures = test is null ? null : Features(test, "test", graph);
 
         var sw = Stopwatch.StartNew();
         var head = HeadTrainer.Train(ml, ml.Data.Cache(trainFeatures), ml.Data.Cache(validFeatures), t, log.Info);
@@ -118,6 +121,9 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             Model = model, TestData = test,
         };
     }
+
+    public static string TtaText(TrainingOptionConfig t) =>
+        !t.Tta ? "" : t.TtaTrain ? ", 8-view TTA (all splits)" : ", 8-view TTA (valid, test, model; train single view)";
 
     /// <summary>The configured folder, else data/pcam when it holds data, else the generated demo set (said loudly).</summary>
     public static (string Directory, bool Demo) ResolveDataDirectory(PCamConfig config, string cacheDir, ITrainingLog log)

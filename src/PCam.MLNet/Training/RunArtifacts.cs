@@ -38,7 +38,8 @@ public static class RunArtifacts
             ["backbone"] = new JsonObject
             {
                 ["name"] = r.Backbone.Name, ["onnx"] = r.Backbone.OnnxPath, ["imageSize"] = config.TrainingOption.ImageSize,
-                ["tta"] = config.TrainingOption.Tta, ["featureDimension"] = r.Graph.FeatureDimension, ["fingerprint"] = r.Graph.Fingerprint,
+                ["tta"] = config.TrainingOption.Tta, ["ttaTrain"] = config.TrainingOption.Tta && config.TrainingOption.TtaTrain,
+                ["featureDimension"] = r.Graph.FeatureDimension, ["fingerprint"] = r.Graph.Fingerprint,
             },
             ["head"] = new JsonObject
             {
@@ -64,7 +65,7 @@ public static class RunArtifacts
                 RunDetails =
                 [
                     $"Data: {r.DataDirectory}{(r.DemoData ? " (generated DEMO data, not PCam)" : "")}; rows train {r.Rows["train"]:N0}, valid {r.Rows["valid"]:N0}, test {r.Rows["test"]:N0}",
-                    $"Backbone: {r.Backbone.Name} at {config.TrainingOption.ImageSize}px{(config.TrainingOption.Tta ? ", 8-view TTA" : "")}, {r.Graph.FeatureDimension} features, {r.Device}",
+                    $"Backbone: {r.Backbone.Name} at {config.TrainingOption.ImageSize}px{PCamTrainer.TtaText(config.TrainingOption)}, {r.Graph.FeatureDimension} features, {r.Device}",
                     $"Head: {r.Head.Best.Trainer} ({HeadTrainer.Describe(r.Head.Best.Parameters)}), Platt calibration on valid",
                     $"Time: {string.Join(", ", r.Seconds.Select(kv => $"{kv.Key} {kv.Value:F1} s"))}",
                 ],
@@ -103,7 +104,7 @@ public static class RunArtifacts
         ["TrainingOption"] = new JsonObject
         {
             ["Version"] = 0, ["Type"] = "ImageClassificationTrainingOption", ["LabelColumn"] = PatchSchema.LabelColumn,
-            ["Backbone"] = r.Backbone.Name, ["ImageSize"] = config.TrainingOption.ImageSize, ["Tta"] = config.TrainingOption.Tta,
+            ["Backbone"] = r.Backbone.Name, ["ImageSize"] = config.TrainingOption.ImageSize, ["Tta"] = config.TrainingOption.Tta, ["TtaTrain"] = config.TrainingOption.TtaTrain,
             ["Trainer"] = config.TrainingOption.Trainer, ["Seed"] = config.TrainingOption.Seed,
             ["ValidationOption"] = new JsonObject { ["Version"] = 0, ["Type"] = "ValidationSplitValidationOption", ["Split"] = "valid" },
         },
