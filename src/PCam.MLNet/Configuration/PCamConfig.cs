@@ -83,7 +83,7 @@ public sealed class LinearHeadConfig
 {
     /// <summary>L2 strengths tried; the one with the lowest validation NLL is kept.</summary>
     public double[] L2Regularization { get; set; } = [10, 30, 100, 300, 1000];
-    /// <summary>L1 strength (L-BFGS only).</summary>
+    /// <summary>L1 strength.</summary>
     public double L1Regularization { get; set; }
 }
 

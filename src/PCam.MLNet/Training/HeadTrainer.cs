@@ -67,11 +67,12 @@ public static class HeadTrainer
                 break;
             case "SdcaLogisticRegression":
                 foreach (var l2 in o.Sdca.L2Regularization)
-                    yield return (new() { ["L2Regularization"] = F(l2) },
+                    yield return (new() { ["L2Regularization"] = F(l2), ["L1Regularization"] = F(o.Sdca.L1Regularization) },
                         (train, _) => ml.Transforms.NormalizeMeanVariance(Features)
                             .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
                             {
                                 LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
+                                L1Regularization = (float)o.Sdca.L1Regularization,
                                 NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
                             })).Fit(train));
                 break;

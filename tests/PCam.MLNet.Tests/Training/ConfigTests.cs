@@ -66,3 +66,27 @@ public class ConfigTests : IDisposable
         Assert.Contains("nope.json", e.Message);
     }
 }
+
+public class ConfigDocsTests
+{
+    /// <summary>README's configuration table documents every key of mlnet.config.json.</summary>
+    [Fact]
+    public void ReadmeDocumentsEveryConfigKey()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(new PCamConfig(), PCamConfig.JsonOptions))!;
+        var missing = new List<string>();
+        void Walk(System.Text.Json.Nodes.JsonNode? node, string path)
+        {
+            if (node is System.Text.Json.Nodes.JsonObject obj)
+            {
+                foreach (var (key, child) in obj) Walk(child, path.Length == 0 ? key : $"{path}.{key}");
+                return;
+            }
+            var parent = path.Contains('.') ? path[..path.LastIndexOf('.')] : path;
+            if (!readme.Contains($"`{path}`") && !readme.Contains($"`{parent}.*`")) missing.Add(path);
+        }
+        Walk(json, "");
+        Assert.Empty(missing);
+    }
+}
