@@ -54,7 +54,7 @@ public sealed class TrainingOptionConfig
     /// <summary>Side the 96x96 patch is resized to before the backbone: 192 (default, most accurate) or 96 (native, ~4x faster); multiples of 32 for ResNet18.</summary>
     public int ImageSize { get; set; } = 192;
     /// <summary>Test-time augmentation: average features over the 8 rotations/flips for valid, test and the saved model (8x slower there).</summary>
-    public bool Tta { get; set; }
+    public bool Tta { get; set; } = true;
     /// <summary>With Tta, also average the 8 views for the train features (8x slower train featurization).</summary>
     public bool TtaTrain { get; set; }
     /// <summary>Also pool the centre of each feature map (PCam's label depends only on the centre 32x32 px).</summary>

@@ -29,7 +29,7 @@ public class CliTests(SampleModelFixture f)
         File.WriteAllText(config, """{ "TrainingOption": { "Lbfgs": { "L2Regularization": [100] } } }""");
         // Shares the fixture's cache: valid/test features are reused, the 200-row train sample is new.
         var train = Pcam("train", "--config", config, "--data", SharedSample.H5, "--model", model,
-                         "--cache-dir", f.CacheDir, "--max-train-rows", "200", "--seed", "3", "--image-size", "96");
+                         "--cache-dir", f.CacheDir, "--max-train-rows", "200", "--seed", "3", "--image-size", "96", "--tta", "false");
         Assert.True(train.Code == 0, train.Err);
         Assert.Contains("| cli (test) |", train.Out);
         foreach (var ext in new[] { ".zip", ".metrics.json", ".config.json", ".mbconfig", ".report.md" })
@@ -37,6 +37,7 @@ public class CliTests(SampleModelFixture f)
         var resolved = JsonNode.Parse(File.ReadAllText(dir["models/cli.config.json"]))!;
         Assert.Equal(200, (long)resolved["DataSource"]!["MaxTrainRows"]!);
         Assert.Equal(3, (int)resolved["TrainingOption"]!["Seed"]!);
+        Assert.False((bool)resolved["TrainingOption"]!["Tta"]!);
 
         var eval = Pcam("evaluate", "--model", model, "--data", SharedSample.H5, "--split", "test", "--json",
                         "--cache-dir", f.CacheDir, "--max-rows", "64");

@@ -52,9 +52,9 @@ public class ConfigTests : IDisposable
     [Fact]
     public void PartialConfigKeepsDefaultsForTheRest()
     {
-        var c = PCamConfigLoader.Load(Write("""{ "TrainingOption": { "Trainer": "LightGbm", "Tta": true } }"""));
+        var c = PCamConfigLoader.Load(Write("""{ "TrainingOption": { "Trainer": "LightGbm", "Tta": false } }"""));
         Assert.Equal("LightGbm", c.TrainingOption.Trainer);
-        Assert.True(c.TrainingOption.Tta);
+        Assert.False(c.TrainingOption.Tta);
         Assert.Equal(new PCamConfig().TrainingOption.ImageSize, c.TrainingOption.ImageSize);
         Assert.Equal("LocalCPU", c.Environment.Type);
     }
