@@ -11,49 +11,41 @@ internal static class Plots
     static readonly Color CurveColor = Colors.Category10[0];
     static readonly Color ChanceColor = Colors.Gray;
 
-    public static byte[] Roc(RocCurve roc, string split, int rows)
+    public static byte[] Roc(RocCurve roc, string split, int rows) => CurvePlot(
+        chance: (0, 0, 1, 1, "chance (AUC 0.5)"),
+        roc.FalsePositiveRate, roc.TruePositiveRate, $"ROC (AUC {Fmt(roc.Auc, "0.0000")})", steps: false,
+        $"ROC curve - {split} (n={rows}), AUC {Fmt(roc.Auc, "0.0000")}",
+        "False positive rate (1 - specificity)", "True positive rate (recall)", Alignment.LowerRight);
+
+    // Precision is constant between thresholds as recall grows: draw the steps that AP integrates.
+    public static byte[] PrecisionRecall(PrCurve pr, string split, int rows) => CurvePlot(
+        chance: (0, pr.Prevalence, 1, pr.Prevalence, $"chance (prevalence {Fmt(pr.Prevalence, "0.000")})"),
+        pr.Recall, pr.Precision, $"PR (AUPRC/AP {Fmt(pr.AveragePrecision, "0.0000")})", steps: true,
+        $"Precision-recall - {split} (n={rows}), AUPRC {Fmt(pr.AveragePrecision, "0.0000")}",
+        "Recall (true positive rate)", "Precision (positive predictive value)", Alignment.LowerLeft);
+
+    /// <summary>One curve over the unit square with a dashed chance line and a legend.</summary>
+    static byte[] CurvePlot((double X1, double Y1, double X2, double Y2, string Legend) chance, double[] xs, double[] ys,
+        string legend, bool steps, string title, string xLabel, string yLabel, Alignment legendAt)
     {
         var plt = NewPlot();
-        var chance = plt.Add.Line(0, 0, 1, 1);
-        chance.LinePattern = LinePattern.Dashed;
-        chance.Color = ChanceColor;
-        chance.LegendText = "chance (AUC 0.5)";
+        var line = plt.Add.Line(chance.X1, chance.Y1, chance.X2, chance.Y2);
+        line.LinePattern = LinePattern.Dashed;
+        line.Color = ChanceColor;
+        line.LegendText = chance.Legend;
 
-        var curve = plt.Add.Scatter(roc.FalsePositiveRate, roc.TruePositiveRate);
+        var curve = plt.Add.Scatter(xs, ys);
         curve.MarkerSize = 0;
         curve.LineWidth = 2;
         curve.Color = CurveColor;
-        curve.LegendText = $"ROC (AUC {Fmt(roc.Auc, "0.0000")})";
+        if (steps) curve.ConnectStyle = ConnectStyle.StepVertical;
+        curve.LegendText = legend;
 
-        plt.Title($"ROC curve - {split} (n={rows}), AUC {Fmt(roc.Auc, "0.0000")}");
-        plt.XLabel("False positive rate (1 - specificity)");
-        plt.YLabel("True positive rate (recall)");
+        plt.Title(title);
+        plt.XLabel(xLabel);
+        plt.YLabel(yLabel);
         UnitSquare(plt);
-        plt.ShowLegend(Alignment.LowerRight);
-        return Render(plt);
-    }
-
-    public static byte[] PrecisionRecall(PrCurve pr, string split, int rows)
-    {
-        var plt = NewPlot();
-        var chance = plt.Add.Line(0, pr.Prevalence, 1, pr.Prevalence);
-        chance.LinePattern = LinePattern.Dashed;
-        chance.Color = ChanceColor;
-        chance.LegendText = $"chance (prevalence {Fmt(pr.Prevalence, "0.000")})";
-
-        var curve = plt.Add.Scatter(pr.Recall, pr.Precision);
-        curve.MarkerSize = 0;
-        curve.LineWidth = 2;
-        curve.Color = CurveColor;
-        // Precision is constant between thresholds as recall grows: draw the steps that AP integrates.
-        curve.ConnectStyle = ConnectStyle.StepVertical;
-        curve.LegendText = $"PR (AUPRC/AP {Fmt(pr.AveragePrecision, "0.0000")})";
-
-        plt.Title($"Precision-recall - {split} (n={rows}), AUPRC {Fmt(pr.AveragePrecision, "0.0000")}");
-        plt.XLabel("Recall (true positive rate)");
-        plt.YLabel("Precision (positive predictive value)");
-        UnitSquare(plt);
-        plt.ShowLegend(Alignment.LowerLeft);
+        plt.ShowLegend(legendAt);
         return Render(plt);
     }
 
