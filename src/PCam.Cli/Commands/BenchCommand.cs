@@ -101,13 +101,15 @@ internal sealed class BenchCommand : ICommandFactory
     {
         var (data, split, cache) = DataOptions(PCamSplit.Test);
         var config = new Option<string?>("--config") { Description = "Configuration whose backbone, image size and TTA are measured." };
-        var rows = new Option<int>("--rows") { Description = "Patches to featurize.", DefaultValueFactory = _ => 512 };
+        var rows = new Option<int>("--rows") { Description = "Patches to featurize.", DefaultValueFactory = _ => 256 };
         var stockRows = new Option<int>("--stock-rows") { Description = "Patches for ML.NET's stock DnnImageFeaturizer pipeline (slow; 0 = skip).", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch") { Description = "Batch size for both batched paths.", DefaultValueFactory = _ => 64 };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (default: the config's)." };
+        var imageSize = new Option<int?>("--image-size") { Description = "Override TrainingOption.ImageSize." };
+        var tta = new Option<bool?>("--tta") { Description = "Override TrainingOption.Tta (the 8-view graph)." };
         var cmd = new Command("featurize", "Featurization rows/s: our batched path vs bare InferenceSession.Run vs ML.NET's stock DnnImageFeaturizer.")
         {
-            data, split, cache, config, rows, stockRows, batch, device,
+            data, split, cache, config, rows, stockRows, batch, device, imageSize, tta,
         };
         cli.Bind(cmd, (parse, log) =>
         {
@@ -118,6 +120,9 @@ internal sealed class BenchCommand : ICommandFactory
             var images = new byte[(long)n * PatchSchema.ImageBytes];
             view.Source.ReadImages(0, n, images);
             var t = c.TrainingOption;
+            if (parse.GetValue(imageSize) is { } size) t.ImageSize = size;
+            if (parse.GetValue(tta) is { } views) t.Tta = views;
+            PCamConfigLoader.Validate(c, "command line");
             var graph = FeaturizerGraph.Build(BackboneResolver.Resolve(t.Backbone), t.ToFeaturizerOptions());
             var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
             var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log: log.Info);
