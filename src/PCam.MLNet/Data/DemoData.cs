@@ -70,9 +70,21 @@ public static class DemoData
             // Sparse light nuclei anywhere (both classes).
             for (int k = 8 + Next(8); k > 0; k--)
                 Blob(img, Next(96), Next(96), 2 + Next(2), 165, 110, 180, ref state);
-            // Tumour: dense dark nuclei inside the centre 32x32 (rows/cols 32..63).
+            // Hard negatives, as in PCam: half the normal patches have dark nuclei, but only outside the centre
+            // (the label looks at the centre 32x32 alone), and a few have a stray one or two inside it.
+            if (!tumour && Next(2) == 0)
+                for (int k = 10 + Next(20); k > 0; k--)
+                {
+                    int y = Next(96), x = Next(96);
+                    if (y is >= 28 and < 68 && x is >= 28 and < 68) continue;
+                    Blob(img, y, x, 2 + Next(2), 85, 35, 125, ref state);
+                }
+            if (!tumour && Next(5) == 0)
+                for (int k = 1 + Next(2); k > 0; k--)
+                    Blob(img, 35 + Next(26), 35 + Next(26), 2, 85, 35, 125, ref state);
+            // Tumour: dark nuclei inside the centre 32x32 (rows/cols 32..63), from sparse to dense.
             if (tumour)
-                for (int k = 22 + Next(10); k > 0; k--)
+                for (int k = 2 + Next(24); k > 0; k--)
                     Blob(img, 35 + Next(26), 35 + Next(26), 2 + Next(2), 85, 35, 125, ref state);
         }
 
