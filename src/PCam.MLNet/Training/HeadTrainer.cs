@@ -37,9 +37,8 @@ public static class HeadTrainer
             // The head's PredictedLabel is Score > 0; after recalibration the decision must be Probability >= 0.5.
             var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(head.Transform(valid)));
             var model = head.Append(calibrator).Append(decision);
-            var m = ml.BinaryClassification.Evaluate(model.Transform(valid), Label);
-            var trial = new HeadTrial(options.Trainer, parameters, m.LogLoss * Math.Log(2), m.AreaUnderRocCurve, m.Accuracy,
-                sw.Elapsed.TotalSeconds);
+            var (m, _) = PCamMetrics.Evaluate(ml, model.Transform(valid), "valid");
+            var trial = new HeadTrial(options.Trainer, parameters, m.Nll, m.Auc, m.Accuracy, sw.Elapsed.TotalSeconds);
             log?.Invoke($"{trial.Trainer} {Describe(parameters)}: valid NLL {trial.ValidNll:F4}, AUC {trial.ValidAuc:F4}, " +
                         $"Acc {trial.ValidAccuracy:F4} ({trial.Seconds:F1} s)");
             trials.Add((trial, model));

@@ -56,8 +56,8 @@ public static class PCamMetrics
         if (rows.Count == 0) throw new InvalidOperationException($"No rows to evaluate in split '{split}'.");
         var view = ml.Data.LoadFromEnumerable(rows.Select(r => new EvalRow
             { Label = r.Label, Score = r.Score, Probability = r.Probability, PredictedLabel = r.PredictedLabel }));
-        // ML.NET's evaluator for the ranking and probability metrics; the threshold metrics are counted from the
-        // model's own PredictedLabel (ML.NET's evaluator would re-threshold Score at 0 instead).
+        // ML.NET's evaluator for the ranking metrics; the threshold metrics are counted from the model's own
+        // PredictedLabel (ML.NET's evaluator would re-threshold Score at 0 instead).
         var m = ml.BinaryClassification.Evaluate(view);
         long tp = 0, fp = 0, tn = 0, fn = 0;
         foreach (var r in rows)
@@ -66,9 +66,27 @@ public static class PCamMetrics
         double precision = tp + fp > 0 ? (double)tp / (tp + fp) : 0, recall = tp + fn > 0 ? (double)tp / (tp + fn) : 0;
         return new SplitMetrics(
             split, rows.Count, (double)(tp + tn) / rows.Count, m.AreaUnderRocCurve,
-            Nll: m.LogLoss * Math.Log(2), // ML.NET LogLoss is in bits; PCam reports nats.
+            Nll: Nll(rows),
             precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0, precision, recall,
             m.AreaUnderPrecisionRecallCurve, ExpectedCalibrationError(rows.Select(r => (r.Label, r.Probability))), tp, fp, tn, fn);
+    }
+
+    /// <summary>Probabilities are clipped to [Epsilon, 1 - Epsilon] for the NLL, as scikit-learn's log_loss does.</summary>
+    public const double NllEpsilon = 1e-15;
+
+    /// <summary>
+    /// Mean negative log-likelihood in nats (PCam's NLL). Equal to ML.NET's LogLoss (bits) x ln 2 whenever that is
+    /// finite; ML.NET does not clip, so one over-confident mistake (probability exactly 0 or 1) would make it infinite.
+    /// </summary>
+    public static double Nll(IReadOnlyList<ScoredRow> rows)
+    {
+        double sum = 0;
+        foreach (var r in rows)
+        {
+            var p = Math.Clamp((double)r.Probability, NllEpsilon, 1 - NllEpsilon);
+            sum -= Math.Log(r.Label ? p : 1 - p);
+        }
+        return sum / rows.Count;
     }
 
     /// <summary>Expected calibration error of P(tumour) (the report's reliability computation, one definition).</summary>

@@ -18,10 +18,13 @@ public static class RunArtifacts
     public static string ConfigPath(string modelPath) => Stem(modelPath) + ".config.json";
     public static string MbConfigPath(string modelPath) => Stem(modelPath) + ".mbconfig";
 
+    // JSON has no NaN or infinity (e.g. AUC of a one-class split): such values are written as null.
+    private static JsonNode? Num(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
+
     public static JsonObject MetricsJson(SplitMetrics m) => new()
     {
-        ["rows"] = m.Rows, ["accuracy"] = m.Accuracy, ["auc"] = m.Auc, ["nll"] = m.Nll, ["f1"] = m.F1,
-        ["precision"] = m.Precision, ["recall"] = m.Recall, ["auprc"] = m.Auprc, ["ece"] = m.Ece,
+        ["rows"] = m.Rows, ["accuracy"] = Num(m.Accuracy), ["auc"] = Num(m.Auc), ["nll"] = Num(m.Nll), ["f1"] = Num(m.F1),
+        ["precision"] = Num(m.Precision), ["recall"] = Num(m.Recall), ["auprc"] = Num(m.Auprc), ["ece"] = Num(m.Ece),
         ["confusion"] = new JsonObject { ["tp"] = m.TruePositives, ["fp"] = m.FalsePositives, ["tn"] = m.TrueNegatives, ["fn"] = m.FalseNegatives },
     };
 

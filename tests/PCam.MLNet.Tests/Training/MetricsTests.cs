@@ -30,6 +30,21 @@ public class MetricsTests
     }
 
     [Fact]
+    public void NllEqualsMlNetLogLossTimesLn2AndStaysFiniteForAnOverconfidentMistake()
+    {
+        var ml = new MLContext(1);
+        var rows = Rows(300, 4);
+        var view = ml.Data.LoadFromEnumerable(rows.Select(r => new { r.Label, r.Score, r.Probability, r.PredictedLabel }));
+        var bits = ml.BinaryClassification.Evaluate(view).LogLoss;
+        Assert.Equal(bits * Math.Log(2), PCamMetrics.Compute(ml, rows, "test").Nll, 6);
+
+        rows[0] = rows[0] with { Label = true, Probability = 0f, Score = -40f, PredictedLabel = false };
+        var nll = PCamMetrics.Compute(ml, rows, "test").Nll;
+        Assert.True(double.IsFinite(nll));
+        Assert.True(nll > -Math.Log(PCamMetrics.NllEpsilon) / rows.Count);
+    }
+
+    [Fact]
     public void AccuracyAucAndConfusionMatchBruteForce()
     {
         var rows = Rows(300, 2);
