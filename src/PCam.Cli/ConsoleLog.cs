@@ -16,8 +16,6 @@ internal sealed class ConsoleLog(TextWriter err, bool interactive, bool verbose)
 
     public void Warning(string message) { lock (this) { ClearLine(); err.WriteLine("warning: " + message); } }
 
-    public void Debug(string message) { if (verbose) Info(message); }
-
     public IProgressTask StartTask(string description, long total) => new Task(this, description, total);
 
     /// <summary>Redraws the one-line status (only on a terminal).</summary>

@@ -19,15 +19,24 @@ public static class PatchImage
 
     private static byte[] DecodeSkia(string path, byte[] bytes)
     {
-        using var bitmap = SKBitmap.Decode(bytes) ?? throw new InvalidDataException($"{path}: not a readable PNG, JPEG or TIFF image.");
-        CheckSize(path, bitmap.Width, bitmap.Height);
-        var rgb = new byte[Side * Side * 3];
-        for (var y = 0; y < Side; y++)
-        for (var x = 0; x < Side; x++)
+        using var codec = SKCodec.Create(new MemoryStream(bytes)) ?? throw new InvalidDataException($"{path}: not a readable PNG, JPEG or TIFF image.");
+        CheckSize(path, codec.Info.Width, codec.Info.Height);
+        // Decode straight into RGBA bytes, then drop alpha: one pass, no per-pixel calls.
+        var rgba = new byte[Side * Side * 4];
+        var handle = System.Runtime.InteropServices.GCHandle.Alloc(rgba, System.Runtime.InteropServices.GCHandleType.Pinned);
+        try
         {
-            var c = bitmap.GetPixel(x, y);
-            var o = (y * Side + x) * 3;
-            rgb[o] = c.Red; rgb[o + 1] = c.Green; rgb[o + 2] = c.Blue;
+            var result = codec.GetPixels(new SKImageInfo(Side, Side, SKColorType.Rgba8888, SKAlphaType.Unpremul), handle.AddrOfPinnedObject());
+            if (result != SKCodecResult.Success) throw new InvalidDataException($"{path}: image could not be decoded ({result}).");
+        }
+        finally
+        {
+            handle.Free();
+        }
+        var rgb = new byte[Side * Side * 3];
+        for (int i = 0, o = 0; i < rgba.Length; i += 4, o += 3)
+        {
+            rgb[o] = rgba[i]; rgb[o + 1] = rgba[i + 1]; rgb[o + 2] = rgba[i + 2];
         }
         return rgb;
     }

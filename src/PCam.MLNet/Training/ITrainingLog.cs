@@ -16,7 +16,6 @@ public interface IProgressTask : IDisposable
 
 public sealed class SilentLog : ITrainingLog
 {
-    public static readonly SilentLog Instance = new();
     public List<string> Messages { get; } = [];
     public void Info(string message) { lock (Messages) Messages.Add(message); }
     public void Warning(string message) { lock (Messages) Messages.Add("warning: " + message); }

@@ -75,9 +75,9 @@ public static class PCamModel
         {
             model = ml.Model.Load(path, out inputSchema);
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException or EndOfStreamException
-                                       or IOException or ArgumentException or KeyNotFoundException or NullReferenceException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // ML.NET's loader reports a foreign or damaged zip with many exception types; the user needs one message.
             throw new PCamModelException($"{path}: not a loadable ML.NET model ({e.GetType().Name}: {FirstLine(e.Message)}).", e);
         }
         var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
