@@ -6,12 +6,15 @@ using Microsoft.ML.Trainers.FastTree;
 using Microsoft.ML.Trainers.LightGbm;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
+using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
 /// <summary>One head fitted during selection: what was tried and how it scored on the validation split.</summary>
-public sealed record HeadTrial(string Trainer, IReadOnlyDictionary<string, string> Parameters, double ValidNll, double ValidAuc,
-    double ValidAccuracy, double Seconds);
+public sealed record HeadTrial(string Trainer, IReadOnlyDictionary<string, string> Parameters, SplitMetrics Valid, double Seconds)
+{
+    public double ValidNll => Valid.Nll;
+}
 
 public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Trials, HeadTrial Best);
 
@@ -38,9 +41,9 @@ public static class HeadTrainer
             var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(head.Transform(valid)));
             var model = head.Append(calibrator).Append(decision);
             var (m, _) = PCamMetrics.Evaluate(ml, model.Transform(valid), "valid");
-            var trial = new HeadTrial(options.Trainer, parameters, m.Nll, m.Auc, m.Accuracy, sw.Elapsed.TotalSeconds);
-            log?.Invoke($"{trial.Trainer} {Describe(parameters)}: valid NLL {trial.ValidNll:F4}, AUC {trial.ValidAuc:F4}, " +
-                        $"Acc {trial.ValidAccuracy:F4} ({trial.Seconds:F1} s)");
+            var trial = new HeadTrial(options.Trainer, parameters, m, sw.Elapsed.TotalSeconds);
+            log?.Invoke($"{trial.Trainer} {Describe(parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
+                        $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s)");
             trials.Add((trial, model));
         }
         var best = trials.MinBy(t => t.Trial.ValidNll);

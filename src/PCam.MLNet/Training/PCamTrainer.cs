@@ -105,7 +105,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         seconds["head"] = sw.Elapsed.TotalSeconds;
         log.Info($"Head: {head.Best.Trainer} {HeadTrainer.Describe(head.Best.Parameters)} (lowest valid NLL of {head.Trials.Count}).");
 
-        var (validMetrics, _) = PCamMetrics.Evaluate(ml, head.Model.Transform(validFeatures), "valid");
+        var validMetrics = head.Best.Valid; // the selection already scored valid with the chosen head
         SplitMetrics? testMetrics = null;
         List<ScoredPatch>? testRows = null;
         if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, head.Model.Transform(testFeatures), "test");
