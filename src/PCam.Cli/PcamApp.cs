@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PCam.Cli.Commands;
+using PCam.MLNet;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
@@ -49,15 +50,32 @@ internal sealed class CliContext(TextWriter stdout, TextWriter stderr, bool inte
             {
                 return body(parse, log);
             }
-            catch (Exception e) when (e is PCamDataException or PCamModelException or PCamConfigException or ArgumentException
-                                           or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException
-                                           or IOException or UnauthorizedAccessException or HttpRequestException
-                                           or System.Text.Json.JsonException)
+            catch (Exception e) when (IsUserError(e))
             {
-                Err.WriteLine($"error: {e.Message}");
+                Err.WriteLine($"error: {OneLine(e.Message)}");
                 if (log.Verbose) Err.WriteLine(e.ToString());
                 return 1;
             }
+            catch (OperationCanceledException)
+            {
+                Err.WriteLine("error: cancelled.");
+                return 130;
+            }
+            catch (Exception e)
+            {
+                // The one boundary: nothing reaches the runtime's handler, so no stack trace without --verbose.
+                Err.WriteLine($"error: unexpected {e.GetType().Name}: {OneLine(e.Message)} (this is a bug in pcam; rerun with --verbose for the stack trace and report it)");
+                if (log.Verbose) Err.WriteLine(e.ToString());
+                return 2;
+            }
         });
     }
+
+    /// <summary>Problems the user can fix: our own types, plus the BCL's file, format and network errors, whose messages name the file.</summary>
+    static bool IsUserError(Exception e) =>
+        e is PCamException or ArgumentException or FileNotFoundException or DirectoryNotFoundException
+            or InvalidOperationException or IOException or UnauthorizedAccessException or HttpRequestException
+            or System.Text.Json.JsonException or InvalidDataException;
+
+    static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

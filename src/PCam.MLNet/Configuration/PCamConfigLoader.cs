@@ -4,7 +4,7 @@ using PCam.MLNet.Featurization;
 namespace PCam.MLNet.Configuration;
 
 /// <summary>A configuration problem: names the file, the key and what is wrong.</summary>
-public sealed class PCamConfigException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class PCamConfigException(string message, Exception? inner = null) : PCamException(message, inner);
 
 public static class PCamConfigLoader
 {

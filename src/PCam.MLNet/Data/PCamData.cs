@@ -190,4 +190,4 @@ public static class PCamData
 }
 
 /// <summary>A data problem the user must fix: names the file and what is wrong.</summary>
-public sealed class PCamDataException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class PCamDataException(string message, Exception? inner = null) : PCamException(message, inner);

@@ -23,7 +23,7 @@ public sealed class PatchPrediction
 }
 
 /// <summary>A model problem the user must fix (missing, truncated or foreign zip, wrong input schema).</summary>
-public sealed class PCamModelException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class PCamModelException(string message, Exception? inner = null) : PCamException(message, inner);
 
 /// <summary>Builds, saves and loads the self-contained model: ONNX featurizer (ApplyOnnxModel) + head + calibrator.</summary>
 public static class PCamModel
