@@ -136,7 +136,7 @@ public sealed class ImageSourceTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 }, "not a PNG, JPEG or TIFF")]
+    [InlineData(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8 }, "not a PNG, JPEG, TIFF or BMP")]
     [InlineData(new byte[] { 0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46 }, "cannot decode")]
     [InlineData(new byte[] { 0x49, 0x49, 0x2A, 0, 8, 0, 0, 0 }, "cannot decode")]
     public void Unreadable_image_is_an_error_naming_the_file(byte[] bytes, string expected)
