@@ -21,12 +21,13 @@ internal sealed class BenchCommand : ICommandFactory
         return bench;
     }
 
-    private static (Option<string?> Data, Option<PCamSplit> Split, Option<string?> Cache) DataOptions(PCamSplit defaultSplit) => (
+    private static (Option<string?> Data, Option<PCamSplit> Split, Option<string?> Cache, Option<bool> NoVerify) DataOptions(PCamSplit defaultSplit) => (
         new Option<string?>("--data") { Description = "Folder with PCam data (default: the generated demo set)." },
         new Option<PCamSplit>("--split") { Description = "Split to read.", DefaultValueFactory = _ => defaultSplit },
-        new Option<string?>("--cache-dir") { Description = "Cache folder (default .pcam-cache)." });
+        new Option<string?>("--cache-dir") { Description = "Cache folder (default .pcam-cache)." },
+        Commands.DataOptions.NoVerify());
 
-    private static PatchDataView OpenData(string? dir, PCamSplit split, string? cacheDir, ITrainingLog log)
+    private static PatchDataView OpenData(string? dir, PCamSplit split, string? cacheDir, bool verify, ITrainingLog log)
     {
         var cache = cacheDir ?? ".pcam-cache";
         if (dir is null)
@@ -34,18 +35,18 @@ internal sealed class BenchCommand : ICommandFactory
             dir = DemoData.EnsureGenerated(Path.Combine(cache, "demo"));
             log.Info($"No --data: using the generated demo set in {dir}.");
         }
-        return PCamData.Open(dir, split, new PCamDataOptions { CacheDirectory = Path.Combine(cache, "h5"), Warning = log.Warning });
+        return PCamData.Open(dir, split, new PCamDataOptions { CacheDirectory = Path.Combine(cache, "h5"), Warning = log.Warning, VerifyChecksums = verify });
     }
 
     private static Command Read(CliContext cli)
     {
-        var (data, split, cache) = DataOptions(PCamSplit.Train);
+        var (data, split, cache, noVerify) = DataOptions(PCamSplit.Train);
         var h5py = new Option<bool>("--h5py") { Description = "Also time h5py reading the same rows in batches of 256." };
         var python = new Option<string>("--python") { Description = "Python interpreter with h5py for --h5py.", DefaultValueFactory = _ => "python3" };
-        var cmd = new Command("read", "Read a whole split through the IDataView cursor (Image and Label touched) vs a raw sequential file read.") { data, split, cache, h5py, python };
+        var cmd = new Command("read", "Read a whole split through the IDataView cursor (Image and Label touched) vs a raw sequential file read.") { data, split, cache, noVerify, h5py, python };
         cli.Bind(cmd, (parse, log) =>
         {
-            using var view = OpenData(parse.GetValue(data), parse.GetValue(split), parse.GetValue(cache), log);
+            using var view = OpenData(parse.GetValue(data), parse.GetValue(split), parse.GetValue(cache), !parse.GetValue(noVerify), log);
             if (view.Source is not Hdf5PatchSource h5)
                 throw new PCamDataException($"{view.Source.Description}: `bench read` needs the official HDF5 layout (see `pcam import`).");
             var r = ReadBenchmark.Run(h5.XPath, h5.YPath);
@@ -99,7 +100,7 @@ internal sealed class BenchCommand : ICommandFactory
 
     private static Command Featurize(CliContext cli)
     {
-        var (data, split, cache) = DataOptions(PCamSplit.Test);
+        var (data, split, cache, noVerify) = DataOptions(PCamSplit.Test);
         var config = new Option<string?>("--config") { Description = "Configuration whose backbone, image size and TTA are measured." };
         var rows = new Option<int>("--rows") { Description = "Patches to featurize.", DefaultValueFactory = _ => 256 };
         var stockRows = new Option<int>("--stock-rows") { Description = "Patches for ML.NET's stock DnnImageFeaturizer pipeline (slow; 0 = skip).", DefaultValueFactory = _ => 64 };
@@ -109,21 +110,23 @@ internal sealed class BenchCommand : ICommandFactory
         var tta = new Option<bool?>("--tta") { Description = "Override TrainingOption.Tta (the 8-view graph)." };
         var cmd = new Command("featurize", "Featurization rows/s: our batched path vs bare InferenceSession.Run vs ML.NET's stock DnnImageFeaturizer.")
         {
-            data, split, cache, config, rows, stockRows, batch, device, imageSize, tta,
+            data, split, cache, noVerify, config, rows, stockRows, batch, device, imageSize, tta,
         };
         cli.Bind(cmd, (parse, log) =>
         {
+            // Configuration and backbone first: a bad value is reported before any data is decompressed.
             var c = TrainCommand.LoadConfig(parse.GetValue(config));
-            using var view = OpenData(parse.GetValue(data), parse.GetValue(split), parse.GetValue(cache), log);
-            var n = (int)Math.Min(parse.GetValue(rows), view.Source.RowCount);
-            if (n < 1) throw new ArgumentException("--rows must be at least 1.");
-            var images = new byte[(long)n * PatchSchema.ImageBytes];
-            view.Source.ReadImages(0, n, images);
             var t = c.TrainingOption;
             if (parse.GetValue(imageSize) is { } size) t.ImageSize = size;
             if (parse.GetValue(tta) is { } views) t.Tta = views;
-            PCamConfigLoader.Validate(c, "command line");
+            PCamConfigLoader.Validate(c, parse.GetValue(config) ?? "command line");
+            if (parse.GetValue(rows) < 1) throw new ArgumentException("--rows must be at least 1.");
             var graph = FeaturizerGraph.Build(BackboneResolver.Resolve(t.Backbone), t.ToFeaturizerOptions());
+            using var view = OpenData(parse.GetValue(data), parse.GetValue(split), parse.GetValue(cache), !parse.GetValue(noVerify), log);
+            var n = (int)Math.Min(parse.GetValue(rows), view.Source.RowCount);
+            if (n < 1) throw new PCamDataException($"{view.Source.Description}: the split has no rows to featurize.");
+            var images = new byte[(long)n * PatchSchema.ImageBytes];
+            view.Source.ReadImages(0, n, images);
             var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
             var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log: log.Info);
             var o = cli.Out;

@@ -57,7 +57,8 @@ internal sealed class VerifyCommand : ICommandFactory
         var dir = new Argument<string>("directory") { Description = "Folder with PCam data (official files, image folders or Kaggle layout)." };
         var splits = new Option<string>("--splits") { Description = "Comma-separated splits to check (default: those present).", DefaultValueFactory = _ => "all" };
         var cache = new Option<string?>("--cache-dir") { Description = "Where .h5.gz files are decompressed (default: .pcam-cache beside them)." };
-        var cmd = new Command("verify", "Check layout, shapes, dtypes, labels and MD5 checksums of the PCam files in a folder.") { dir, splits, cache };
+        var noVerify = DataOptions.NoVerify();
+        var cmd = new Command("verify", "Check layout, shapes, dtypes, labels and MD5 checksums of the PCam files in a folder.") { dir, splits, cache, noVerify };
         cli.Bind(cmd, (parse, log) =>
         {
             var d = parse.GetValue(dir)!;
@@ -79,7 +80,10 @@ internal sealed class VerifyCommand : ICommandFactory
                 try
                 {
                     using var view = PCamData.Open(d, split, new PCamDataOptions
-                        { CacheDirectory = parse.GetValue(cache), VerifyChecksums = true, Progress = progress, Warning = log.Warning });
+                    {
+                        CacheDirectory = parse.GetValue(cache), VerifyChecksums = !parse.GetValue(noVerify), CreateCacheForStamps = false,
+                        Progress = progress, Warning = log.Warning,
+                    });
                     long positives = 0;
                     for (long r = 0; r < view.Source.RowCount; r++) if (view.Source.GetLabel(r)) positives++;
                     var mode = view.Source is Hdf5PatchSource h ? $", x read {h.ReadMode}" : "";
@@ -107,7 +111,8 @@ internal sealed class ImportCommand : ICommandFactory
         var splits = new Option<string>("--splits") { Description = "Comma-separated splits to import (default: those present).", DefaultValueFactory = _ => "all" };
         var chunked = new Option<bool>("--chunked") { Description = "Write `x` chunked (64 rows per chunk) instead of contiguous." };
         var deflate = new Option<int>("--deflate") { Description = "Deflate level for chunked `x`: 0 (none), 1 or 9.", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("import", "Write image folders or the Kaggle layout as official-layout PCam HDF5 files (x, y).") { from, output, splits, chunked, deflate };
+        var noVerify = DataOptions.NoVerify();
+        var cmd = new Command("import", "Write image folders or the Kaggle layout as official-layout PCam HDF5 files (x, y).") { from, output, splits, chunked, deflate, noVerify };
         cli.Bind(cmd, (parse, log) =>
         {
             var src = parse.GetValue(from)!;
@@ -120,7 +125,7 @@ internal sealed class ImportCommand : ICommandFactory
             using var progress = new StageProgress(log);
             foreach (var split in SplitList.Parse(parse.GetValue(splits)).Where(s => PCamData.HasSplit(src, s)))
             {
-                using var view = PCamData.Open(src, split, new PCamDataOptions { Progress = progress, Warning = log.Warning });
+                using var view = PCamData.Open(src, split, new PCamDataOptions { Progress = progress, Warning = log.Warning, VerifyChecksums = !parse.GetValue(noVerify) });
                 var x = Path.Combine(dst, PCamChecksums.FileStem(split, 'x') + ".h5");
                 var y = Path.Combine(dst, PCamChecksums.FileStem(split, 'y') + ".h5");
                 PCamImporter.Write(view, x, y, new Hdf5WriteOptions { Chunked = parse.GetValue(chunked), DeflateLevel = level }, progress);

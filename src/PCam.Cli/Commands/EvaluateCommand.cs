@@ -16,17 +16,23 @@ internal sealed class EvaluateCommand : ICommandFactory
         var maxRows = new Option<long?>("--max-rows") { Description = "Evaluate only the first N rows." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object to stdout instead of a table." };
         var cache = new Option<string?>("--cache-dir") { Description = "Where .h5.gz files are decompressed (default .pcam-cache/h5)." };
+        var noVerify = DataOptions.NoVerify();
         var cmd = new Command("evaluate", "Run a model zip over a split and print Accuracy, AUC, NLL (nats), F1, AUPRC, ECE and the confusion matrix.")
         {
-            model, data, split, maxRows, json, cache,
+            model, data, split, maxRows, json, cache, noVerify,
         };
         cli.Bind(cmd, (parse, log) =>
         {
+            // The data is opened (and checked) before the model loads: a bad input costs no model load.
+            var s = parse.GetValue(split);
+            if (!File.Exists(parse.GetValue(model))) throw new PCamModelException($"{parse.GetValue(model)}: model file not found.");
+            var view = PCamData.Open(parse.GetValue(data)!, s, new PCamDataOptions
+            {
+                CacheDirectory = Path.Combine(parse.GetValue(cache) ?? ".pcam-cache", "h5"), Warning = log.Warning,
+                VerifyChecksums = !parse.GetValue(noVerify),
+            });
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
-            var s = parse.GetValue(split);
-            var view = PCamData.Open(parse.GetValue(data)!, s,
-                new PCamDataOptions { CacheDirectory = Path.Combine(parse.GetValue(cache) ?? ".pcam-cache", "h5") });
             if (parse.GetValue(maxRows) is { } n && n < (view.GetRowCount() ?? long.MaxValue)) view = view.Take(n);
             List<ScoredRow> rows;
             using (var task = log.StartTask($"Evaluate {s.FileToken()}", view.GetRowCount() ?? 0))

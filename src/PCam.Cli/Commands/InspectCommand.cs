@@ -12,7 +12,7 @@ internal sealed class InspectCommand : ICommandFactory
     {
         var model = new Argument<string>("model") { Description = "Model zip to describe." };
         var cmd = new Command("inspect", "Show a model zip's input/output schema, pipeline stages, and the metrics and config it was trained with.") { model };
-        cli.Bind(cmd, (parse, _) =>
+        cli.Bind(cmd, (parse, log) =>
         {
             var path = parse.GetValue(model)!;
             var ml = new MLContext(seed: 1);
@@ -29,21 +29,51 @@ internal sealed class InspectCommand : ICommandFactory
             foreach (var stage in Stages(loaded)) o.WriteLine($"  {++i}. {StageName(stage)}");
 
             var metricsPath = RunArtifacts.MetricsPath(path);
-            if (File.Exists(metricsPath) && JsonNode.Parse(File.ReadAllText(metricsPath)) is JsonObject m)
-            {
-                o.WriteLine($"Backbone: {m["backbone"]?["name"]} at {m["backbone"]?["imageSize"]}px, TTA {m["backbone"]?["tta"]}, {m["backbone"]?["featureDimension"]} features");
-                o.WriteLine($"Head: {m["head"]?["trainer"]} {m["head"]?["parameters"]?.ToJsonString()}");
-                if (m["demoData"]?.GetValue<bool>() == true) o.WriteLine("Trained on the generated DEMO data (not PCam).");
-                foreach (var split in new[] { "valid", "test" })
-                    if (m[split] is JsonObject s)
-                        o.WriteLine($"Metrics {split}: Acc {(double)s["accuracy"]!:F4}  AUC {(double)s["auc"]!:F4}  NLL {(double)s["nll"]!:F4}  rows {s["rows"]}");
-            }
+            if (File.Exists(metricsPath)) PrintMetrics(o, metricsPath, log);
             else o.WriteLine($"(no {Path.GetFileName(metricsPath)} beside the model)");
             var configPath = RunArtifacts.ConfigPath(path);
             if (File.Exists(configPath)) { o.WriteLine($"Config ({Path.GetFileName(configPath)}):"); o.WriteLine(File.ReadAllText(configPath).TrimEnd()); }
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The run's metrics file is informational: a damaged one is a warning naming it and its key, the model is still described.</summary>
+    private static void PrintMetrics(TextWriter o, string metricsPath, ConsoleLog log)
+    {
+        JsonObject m;
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(metricsPath)) is not JsonObject obj)
+            {
+                log.Warning($"{metricsPath}: not a JSON object; metrics not shown.");
+                return;
+            }
+            m = obj;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            log.Warning($"{metricsPath}: not valid JSON ({e.Message}); metrics not shown.");
+            return;
+        }
+        string Text(string key, params string[] path)
+        {
+            JsonNode? n = m;
+            foreach (var p in path) n = n is JsonObject jo ? jo[p] : null;
+            return n switch
+            {
+                null => "n/a",
+                JsonValue v when v.TryGetValue<double>(out var d) => key == "num" ? d.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : v.ToJsonString(),
+                JsonValue v when v.TryGetValue<string>(out var str) => str,
+                _ => n.ToJsonString(),
+            };
+        }
+        o.WriteLine($"Backbone: {Text("", "backbone", "name")} at {Text("", "backbone", "imageSize")}px, TTA {Text("", "backbone", "tta")}, {Text("", "backbone", "featureDimension")} features");
+        o.WriteLine($"Head: {Text("", "head", "trainer")} {Text("", "head", "parameters")}");
+        if (m["demoData"] is JsonValue demo && demo.TryGetValue<bool>(out var isDemo) && isDemo) o.WriteLine("Trained on the generated DEMO data (not PCam).");
+        foreach (var split in new[] { "valid", "test" })
+            if (m[split] is JsonObject)
+                o.WriteLine($"Metrics {split}: Acc {Text("num", split, "accuracy")}  AUC {Text("num", split, "auc")}  NLL {Text("num", split, "nll")}  rows {Text("", split, "rows")}");
     }
 
     private static string Describe(DataViewType t) => t switch

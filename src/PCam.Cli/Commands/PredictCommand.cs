@@ -14,14 +14,17 @@ internal sealed class PredictCommand : ICommandFactory
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
         var inputs = new Argument<string[]>("inputs") { Description = "Image files (PNG/JPEG/TIFF, 96x96 RGB), folders of them, or an official _x.h5 file.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of CSV." };
-        var cmd = new Command("predict", "Classify patches with a model zip: prints index or path, probability of tumour and predicted label.") { model, inputs, json };
+        var cache = new Option<string?>("--cache-dir") { Description = "Where an _x.h5.gz input is decompressed (default: .pcam-cache beside it)." };
+        var cmd = new Command("predict", "Classify patches with a model zip: prints index or path, probability of tumour and predicted label.") { model, inputs, json, cache };
         cli.Bind(cmd, (parse, log) =>
         {
+            // Inputs are listed and checked (files exist, image headers known, HDF5 layout valid) before the model loads.
+            if (!File.Exists(parse.GetValue(model))) throw new PCamModelException($"{parse.GetValue(model)}: model file not found.");
+            var items = Expand(parse.GetValue(inputs)!, parse.GetValue(cache)).ToList();
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
             var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(loaded);
             var rows = new List<(string Id, PatchPrediction P)>();
-            var items = Expand(parse.GetValue(inputs)!).ToList();
             using (var task = log.StartTask("Predict", items.Count))
             {
                 foreach (var item in items)
@@ -57,8 +60,8 @@ internal sealed class PredictCommand : ICommandFactory
 
     private sealed record Input(Func<IEnumerable<(string Id, byte[] Image)>> Read);
 
-    /// <summary>Files, folders (recursively, image files only) and _x.h5 files (every row, by index).</summary>
-    private static IEnumerable<Input> Expand(IEnumerable<string> paths)
+    /// <summary>Files, folders (recursively, image files only) and _x.h5 files (every row, by index), each checked now.</summary>
+    private static IEnumerable<Input> Expand(IEnumerable<string> paths, string? cacheDir)
     {
         foreach (var path in paths)
         {
@@ -67,26 +70,34 @@ internal sealed class PredictCommand : ICommandFactory
                 var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
                     .Where(f => PatchImageDecoder.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                     .Order(StringComparer.Ordinal).ToList();
-                if (files.Count == 0) throw new PCamDataException($"{path}: no .png, .jpg, .jpeg, .tif or .tiff images in this folder.");
+                if (files.Count == 0) throw new PCamDataException($"{path}: no {string.Join(", ", PatchImageDecoder.Extensions)} images in this folder.");
                 foreach (var f in files) yield return ImageFile(f);
             }
             else if (path.EndsWith(".h5", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".h5.gz", StringComparison.OrdinalIgnoreCase))
-                yield return new Input(() => H5Rows(path));
+            {
+                PatchFiles.OpenImages(path, cacheDir).Dispose(); // layout, shape and dtype checked now; rows read later
+                yield return new Input(() => H5Rows(path, cacheDir));
+            }
             else if (File.Exists(path)) yield return ImageFile(path);
             else throw new PCamDataException($"{path}: no such file or folder.");
         }
     }
 
-    private static Input ImageFile(string path) => new(() =>
+    private static Input ImageFile(string path)
     {
-        var image = new byte[PatchSchema.ImageBytes];
-        PatchImageDecoder.DecodeFile(path, image);
-        return [(path, image)];
-    });
+        // The header is checked now; the strict decode (truncation, colour rule) happens when the row is scored.
+        var head = new byte[16];
+        int n;
+        try { using var fs = File.OpenRead(path); n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new PCamDataException($"{path}: cannot read image ({e.Message})", e); }
+        if (PatchImageDecoder.DetectFormat(head.AsSpan(0, n)) == PatchImageFormat.Unknown)
+            throw new PCamDataException($"{path}: not a PNG, JPEG, TIFF or BMP image (unrecognised file header)");
+        return new(() => [(path, PatchImageDecoder.DecodeFile(path))]);
+    }
 
-    private static IEnumerable<(string, byte[])> H5Rows(string xPath)
+    private static IEnumerable<(string, byte[])> H5Rows(string xPath, string? cacheDir)
     {
-        using var source = PatchFiles.OpenImages(xPath);
+        using var source = PatchFiles.OpenImages(xPath, cacheDir);
         for (long row = 0; row < source.RowCount; row++)
         {
             var image = new byte[PatchSchema.ImageBytes];

@@ -22,12 +22,14 @@ internal sealed class TrainCommand : ICommandFactory
         var seed = new Option<int?>("--seed") { Description = "MLContext and sampling seed (TrainingOption.Seed)." };
         var maxRows = new Option<long?>("--max-train-rows") { Description = "Train the head on a seeded class-balanced sample of N train rows." };
         var cache = new Option<string?>("--cache-dir") { Description = "Where decompressed .h5 files and cached features go (DataSource.CacheDirectory)." };
+        var noVerify = DataOptions.NoVerify();
         var cmd = new Command("train", "Featurize train/valid/test with the backbone, train and calibrate the head, write the model zip, metrics, configs and report.")
         {
-            config, data, model, backbone, imageSize, tta, ttaTrain, trainer, device, seed, maxRows, cache,
+            config, data, model, backbone, imageSize, tta, ttaTrain, trainer, device, seed, maxRows, cache, noVerify,
         };
         cli.Bind(cmd, (parse, log) =>
         {
+            var configPath = parse.GetValue(config) ?? (File.Exists(DefaultConfigFile) ? DefaultConfigFile : null);
             var c = LoadConfig(parse.GetValue(config));
             var t = c.TrainingOption;
             if (parse.GetValue(data) is { } d) c.DataSource.Directory = d;
@@ -41,9 +43,11 @@ internal sealed class TrainCommand : ICommandFactory
             if (parse.GetValue(seed) is { } sd) t.Seed = sd;
             if (parse.GetValue(maxRows) is { } mr) c.DataSource.MaxTrainRows = mr;
             if (parse.GetValue(cache) is { } cd) c.DataSource.CacheDirectory = cd;
-            PCamConfigLoader.Validate(c, "command line");
+            if (parse.GetValue(noVerify)) c.DataSource.VerifyChecksums = false;
+            var source = configPath is null ? "command line" : $"{configPath} (with the command line's options)";
+            PCamConfigLoader.Validate(c, source);
 
-            var result = new PCamTrainer(c, log) { Verbose = log.Verbose }.Train();
+            var result = new PCamTrainer(c, log) { Verbose = log.Verbose, ConfigSource = source }.Train();
             RunArtifacts.Write(result, c);
             var o = cli.Out;
             o.WriteLine();

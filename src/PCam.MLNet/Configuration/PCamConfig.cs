@@ -35,6 +35,9 @@ public sealed class DataSourceConfig
     public long? MaxTrainRows { get; set; }
     /// <summary>Where decompressed .h5 and cached features go; null = `.pcam-cache` in the working directory.</summary>
     public string? CacheDirectory { get; set; }
+    /// <summary>Check MD5 checksums (official table, or checksums.md5 beside the files); false = a mismatch or an
+    /// unchecked file is only a warning saying what was skipped (e.g. a re-chunked or rebuilt official file).</summary>
+    public bool VerifyChecksums { get; set; } = true;
 }
 
 public sealed class EnvironmentConfig

@@ -12,8 +12,14 @@ internal sealed class ChecksumStamps
     public const string FileName = "pcam-checksums.json";
     private static readonly Lock Gate = new();
     private readonly string _path;
+    private readonly bool _createDirectory;
 
-    public ChecksumStamps(string cacheDirectory) => _path = Path.Combine(cacheDirectory, FileName);
+    /// <param name="createDirectory">False: stamps are written only when the cache folder already exists.</param>
+    public ChecksumStamps(string cacheDirectory, bool createDirectory = true)
+    {
+        _path = Path.Combine(cacheDirectory, FileName);
+        _createDirectory = createDirectory;
+    }
 
     internal sealed record Entry(long Size, long MtimeTicks, string Md5);
 
@@ -38,7 +44,9 @@ internal sealed class ChecksumStamps
             all[Path.GetFullPath(file)] = new Entry(fi.Length, fi.LastWriteTimeUtc.Ticks, md5);
             try
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+                var dir = Path.GetDirectoryName(_path)!;
+                if (!_createDirectory && !Directory.Exists(dir)) return;
+                Directory.CreateDirectory(dir);
                 var tmp = _path + "." + Environment.ProcessId + ".tmp";
                 File.WriteAllText(tmp, JsonSerializer.Serialize(all));
                 File.Move(tmp, _path, overwrite: true);

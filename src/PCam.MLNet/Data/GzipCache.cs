@@ -5,7 +5,8 @@ using System.Text.Json;
 namespace PCam.MLNet.Data;
 
 /// <summary>
-/// Decompresses `.h5.gz` files once into a cache directory (streaming, temp file + rename) and reuses them.
+/// Decompresses `.h5.gz` files once into a cache directory (streaming, temp file + rename) and reuses them while the
+/// source's identity (full path, size, modification time) is unchanged. A failed decompression leaves nothing behind.
 /// MD5s of the archive and of the output are computed on the fly, so verification costs no extra pass.
 /// </summary>
 internal static class GzipCache
@@ -13,31 +14,33 @@ internal static class GzipCache
     internal sealed record Result(string H5Path, string? GzMd5, string? H5Md5);
     private sealed record SourceStamp(string Source, long SourceSize, long SourceMtimeTicks, long Size);
 
-    /// <summary>The cache directory for files beside <paramref name="sourceFile"/>: the option, else `.pcam-cache`
-    /// next to the file, else (read-only data folder) a per-folder directory under the user's local data.</summary>
+    /// <summary>
+    /// The cache directory for files beside <paramref name="sourceFile"/>, not created here (only a decompression or a
+    /// remembered checksum creates it): under the configured folder, a sub-folder keyed by the source folder's full
+    /// path (two data folders with the same official file names never share copies); else `.pcam-cache` next to the
+    /// file; else (read-only data folder) a per-folder directory under the user's local application data.
+    /// </summary>
     public static string ResolveCacheDirectory(string sourceFile, string? configured)
     {
-        if (configured != null) { Directory.CreateDirectory(configured); return configured; }
         var dir = Path.GetDirectoryName(Path.GetFullPath(sourceFile))!;
+        var key = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(dir)))[..12];
+        if (configured != null) return Path.Combine(configured, key);
         var beside = Path.Combine(dir, ".pcam-cache");
         // A data folder marked read-only (e.g. a shared sample) is respected even when running as root.
-        if (!IsMarkedReadOnly(dir) && IsWritableDirectory(beside)) return beside;
-        var key = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(dir)))[..12];
-        var fallback = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
+        if (!IsMarkedReadOnly(dir) && IsWritableDirectory(Directory.Exists(beside) ? beside : dir)) return beside;
+        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
             "pcam", "cache", key);
-        Directory.CreateDirectory(fallback);
-        return fallback;
     }
 
     private static bool IsMarkedReadOnly(string dir) =>
         !OperatingSystem.IsWindows() && (File.GetUnixFileMode(dir) & UnixFileMode.UserWrite) == 0;
 
+    /// <summary>Probes an existing folder with a file created and deleted at once (creates no folder).</summary>
     private static bool IsWritableDirectory(string dir)
     {
         try
         {
-            Directory.CreateDirectory(dir);
-            var probe = Path.Combine(dir, $".probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            var probe = Path.Combine(dir, $".pcam-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
             File.WriteAllBytes(probe, []);
             File.Delete(probe);
             return true;

@@ -7,8 +7,13 @@ public sealed class PCamDataOptions
     /// <summary>Where .h5.gz files are decompressed (and checksum stamps kept); null = a `.pcam-cache` folder next
     /// to them (or, when that folder is read-only, a per-folder cache under the user's local application data).</summary>
     public string? CacheDirectory { get; set; }
-    /// <summary>Verify MD5 checksums (official or checksums.md5 beside the files).</summary>
+    /// <summary>Verify MD5 checksums (official or checksums.md5 beside the files). False (`--no-verify`,
+    /// DataSource.VerifyChecksums): no extra hashing pass; a mismatch already known (hashes computed while
+    /// decompressing or remembered) is a warning, and every unchecked file gets a warning saying what was skipped.</summary>
     public bool VerifyChecksums { get; set; } = true;
+    /// <summary>Remember computed MD5s in the cache folder, creating it when needed. False (`verify`): remembered
+    /// only where a cache folder already exists, so a read-only check leaves no new folder behind.</summary>
+    public bool CreateCacheForStamps { get; set; } = true;
     /// <summary>Progress for long work (decompression, checksums): (stage, done, total).</summary>
     public IProgress<(string Stage, long Done, long Total)>? Progress { get; set; }
     /// <summary>Non-fatal problems (e.g. a re-uploaded official archive whose .gz MD5 differs while the data matches);
@@ -95,13 +100,14 @@ public static class PCamData
         }
         var xs = Prepare(x, options);
         var ys = Prepare(y, options);
-        var source = Hdf5PatchSource.Open(xs.H5Path, ys.H5Path);
-        if (!options.VerifyChecksums) return source;
+        Hdf5PatchSource source;
+        try { source = Hdf5PatchSource.Open(xs.H5Path, ys.H5Path); }
+        catch (PCamDataException e) { throw NameOriginals(e, xs, ys); }
         try
         {
             bool official = source.RowCount == PCamChecksums.OfficialRowCount(split);
-            Verify(xs, official, options);
-            Verify(ys, official, options);
+            Verify(xs, official, options, strict: options.VerifyChecksums);
+            Verify(ys, official, options, strict: options.VerifyChecksums);
             return source;
         }
         catch
@@ -112,14 +118,32 @@ public static class PCamData
     }
 
     /// <summary>A split file ready to read: the `.h5` itself, or its decompressed copy in the cache.</summary>
-    internal sealed record PreparedFile(string Original, string H5Path, string? GzPath, string? GzMd5, string? H5Md5, string CacheDirectory);
+    internal sealed record PreparedFile(string Original, string H5Path, string? GzPath, string? GzMd5, string? H5Md5, string CacheDirectory, bool CreateCache = true);
+
+    /// <summary>
+    /// An error about a decompressed cache copy names the user's `.gz` instead, and the copy is removed (a gzip
+    /// holding something that is not a PCam HDF5 file must not stay in the cache).
+    /// </summary>
+    internal static PCamDataException NameOriginals(PCamDataException e, params PreparedFile[] files)
+    {
+        var message = e.Message;
+        var renamed = false;
+        foreach (var f in files)
+        {
+            if (f.GzPath is null || !message.Contains(f.H5Path, StringComparison.Ordinal)) continue;
+            message = message.Replace(f.H5Path, f.GzPath, StringComparison.Ordinal);
+            DeleteCached(f.H5Path);
+            renamed = true;
+        }
+        return renamed ? new PCamDataException(message + " (found after decompressing it; the decompressed copy was removed)", e) : e;
+    }
 
     internal static PreparedFile Prepare(string file, PCamDataOptions options)
     {
         var cache = GzipCache.ResolveCacheDirectory(file, options.CacheDirectory);
-        if (!file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) return new PreparedFile(file, file, null, null, null, cache);
+        if (!file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) return new PreparedFile(file, file, null, null, null, cache, options.CreateCacheForStamps);
         var r = GzipCache.Ensure(file, cache, options.Progress);
-        var stamps = new ChecksumStamps(cache);
+        var stamps = new ChecksumStamps(cache, createDirectory: true);
         // Hashes computed during decompression are remembered so later opens need not re-hash.
         if (r.GzMd5 != null) stamps.Set(file, r.GzMd5);
         if (r.H5Md5 != null) stamps.Set(r.H5Path, r.H5Md5);
@@ -129,11 +153,13 @@ public static class PCamData
     /// <summary>
     /// Checks a prepared file's MD5: official table when the split has the official row count, else `checksums.md5`
     /// beside the original file. The `.h5` MD5 is the authority; a `.gz` mismatch alone is only a warning when the
-    /// `.h5` has an expected value that matched.
+    /// `.h5` has an expected value that matched. Not strict (`--no-verify`): nothing is hashed that is not already
+    /// known, a known mismatch is a warning, and an unchecked file is a warning saying what was skipped.
     /// </summary>
-    internal static void Verify(PreparedFile f, bool official, PCamDataOptions options)
+    internal static void Verify(PreparedFile f, bool official, PCamDataOptions options, bool strict = true)
     {
-        var h5Name = Path.GetFileName(f.H5Path);
+        var h5Name = Path.GetFileName(f.GzPath ?? f.Original);
+        if (f.GzPath != null) h5Name = h5Name[..^3]; // strip ".gz"
         var gzName = h5Name + ".gz";
         string? expH5, expGz, origin;
         if (official)
@@ -149,7 +175,21 @@ public static class PCamData
             expGz = sums.GetValueOrDefault(gzName);
             origin = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(f.Original))!, "checksums.md5");
         }
-        var stamps = new ChecksumStamps(f.CacheDirectory);
+        var stamps = new ChecksumStamps(f.CacheDirectory, f.CreateCache);
+        const string skipped = "MD5 verification skipped (--no-verify or DataSource.VerifyChecksums = false)";
+        if (!strict)
+        {
+            if (expH5 is null && expGz is null) return; // nothing to check against: nothing skipped
+            var knownH5 = f.H5Md5 ?? stamps.TryGet(f.H5Path);
+            var knownGz = f.GzPath is null ? null : f.GzMd5 ?? stamps.TryGet(f.GzPath);
+            if (expH5 != null && knownH5 != null && knownH5 != expH5)
+                options.Warn($"{f.Original}: MD5 mismatch for {h5Name}: expected {expH5} ({origin}), actual {knownH5}; {skipped}: using it anyway");
+            else if (expH5 == null && expGz != null && knownGz != null && knownGz != expGz)
+                options.Warn($"{f.Original}: MD5 mismatch: expected {expGz} ({origin}), actual {knownGz}; {skipped}: using it anyway");
+            else if (!(expH5 != null && knownH5 == expH5) && !(expH5 == null && knownGz == expGz))
+                options.Warn($"{f.Original}: {skipped}: not checked against the {origin}");
+            return;
+        }
         if (expH5 != null)
         {
             var actual = f.H5Md5 ?? stamps.TryGet(f.H5Path);
@@ -162,7 +202,8 @@ public static class PCamData
             {
                 if (f.GzPath != null) DeleteCached(f.H5Path); // never reuse a bad decompressed copy
                 throw new PCamDataException($"{f.Original}: MD5 mismatch for {h5Name}: expected {expH5} ({origin}), actual {actual}. " +
-                    "The file is damaged or not the expected version; download it again.");
+                    "The file is damaged or not the expected version; download it again, or pass --no-verify " +
+                    "(DataSource.VerifyChecksums = false) to use it anyway (e.g. a re-chunked or rebuilt file).");
             }
         }
         if (f.GzPath != null && expGz != null)
@@ -177,15 +218,20 @@ public static class PCamData
             else
             {
                 DeleteCached(f.H5Path);
-                throw new PCamDataException($"{f.GzPath}: MD5 mismatch: expected {expGz} ({origin}), actual {actualGz}. Download it again.");
+                throw new PCamDataException($"{f.GzPath}: MD5 mismatch: expected {expGz} ({origin}), actual {actualGz}. Download it again, " +
+                    "or pass --no-verify (DataSource.VerifyChecksums = false) to use it anyway.");
             }
         }
     }
 
     private static void DeleteCached(string h5Path)
     {
-        File.Delete(h5Path);
-        File.Delete(h5Path + ".source.json");
+        try
+        {
+            File.Delete(h5Path);
+            File.Delete(h5Path + ".source.json");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // best effort: the stamp no longer matches anyway
     }
 }
 

@@ -1,4 +1,6 @@
 using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
@@ -41,8 +43,13 @@ public static class PCamModel
     public static ITransformer Compose(MLContext ml, FeaturizerGraph graph, ITransformer head) =>
         new TransformerChain<ITransformer>(Featurizer(ml, graph), head);
 
-    /// <summary>Saves through a temp file and rename, so a crash never leaves a half-written zip under the final name.</summary>
-    public static void Save(MLContext ml, ITransformer model, string path)
+    /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
+    public const string ManifestEntry = "PCam/manifest.json";
+
+    /// <summary>Saves through a temp file and rename, so a crash never leaves a half-written zip under the final name.
+    /// A manifest entry records each entry's SHA-256 (and the featurizer graph's fingerprint) so that a truncated or
+    /// altered entry is refused at load.</summary>
+    public static void Save(MLContext ml, ITransformer model, string path, string? featurizerFingerprint = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
@@ -50,6 +57,8 @@ public static class PCamModel
         try
         {
             ml.Model.Save(model, InputView(ml).Schema, tmp);
+            AddManifest(tmp, featurizerFingerprint);
+            BeforeRename?.Invoke(tmp);
             File.Move(tmp, path, overwrite: true);
         }
         finally
@@ -58,33 +67,97 @@ public static class PCamModel
         }
     }
 
+    /// <summary>Test hook: runs after the temp zip is complete and before it is renamed (e.g. to simulate a crash).</summary>
+    internal static Action<string>? BeforeRename { get; set; }
+
+    private sealed record Manifest(int Version, string? FeaturizerFingerprint, Dictionary<string, string> Entries);
+
+    private static void AddManifest(string zipPath, string? fingerprint)
+    {
+        using var zip = ZipFile.Open(zipPath, ZipArchiveMode.Update);
+        var entries = zip.Entries.Where(e => e.FullName != ManifestEntry).ToDictionary(e => e.FullName, Hash, StringComparer.Ordinal);
+        var entry = zip.CreateEntry(ManifestEntry, CompressionLevel.Optimal);
+        using var w = entry.Open();
+        JsonSerializer.Serialize(w, new Manifest(1, fingerprint, entries));
+    }
+
+    private static string Hash(ZipArchiveEntry e)
+    {
+        using var s = e.Open();
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+
     /// <summary>Loads a model zip; every failure is one PCamModelException naming the file and the problem.</summary>
     public static ITransformer Load(MLContext ml, string path, out DataViewSchema inputSchema)
     {
         if (!File.Exists(path)) throw new PCamModelException($"{path}: model file not found.");
-        try
-        {
-            using (var zip = ZipFile.OpenRead(path)) _ = zip.Entries.Count;
-        }
-        catch (InvalidDataException e)
-        {
-            throw new PCamModelException($"{path}: not a model zip (the file is truncated or not a zip archive).", e);
-        }
+        CheckEntries(path);
         ITransformer model;
+        DataViewSchema? schema;
         try
         {
-            model = ml.Model.Load(path, out inputSchema);
+            model = ml.Model.Load(path, out schema);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // ML.NET's loader reports a foreign or damaged zip with many exception types; the user needs one message.
             throw new PCamModelException($"{path}: not a loadable ML.NET model ({e.GetType().Name}: {FirstLine(e.Message)}).", e);
         }
+        if (model is null) throw new PCamModelException($"{path}: not a loadable ML.NET model (the zip holds no 'Model' entries).");
+        // A zip without its 'Schema' entry loads with a null schema: without it the model's input is unknown.
+        inputSchema = schema ?? throw new PCamModelException($"{path}: the model zip has no input schema (entry 'Schema' missing), so it is not a PCam model.");
         var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
         if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
             throw new PCamModelException($"{path}: the model's input is not an '{PatchSchema.ImageColumn}' vector of " +
                                          $"{PatchSchema.ImageBytes} bytes (96x96x3), so it is not a PCam model.");
         return model;
+    }
+
+    /// <summary>Opens the zip and, when it has a manifest, checks every entry against it (missing, extra, altered).</summary>
+    public static void CheckEntries(string path)
+    {
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            if (zip.GetEntry(ManifestEntry) is not { } m) return; // a zip from before manifests: ML.NET's loader checks what it can
+            Manifest? manifest;
+            try
+            {
+                using var s = m.Open();
+                manifest = JsonSerializer.Deserialize<Manifest>(s);
+            }
+            catch (JsonException e) { throw new PCamModelException($"{path}: entry '{ManifestEntry}' is damaged ({e.Message}).", e); }
+            if (manifest?.Entries is not { Count: > 0 } expected)
+                throw new PCamModelException($"{path}: entry '{ManifestEntry}' lists no entries.");
+            var present = zip.Entries.Where(e => e.FullName != ManifestEntry).ToDictionary(e => e.FullName, StringComparer.Ordinal);
+            foreach (var (name, sha) in expected)
+            {
+                if (!present.TryGetValue(name, out var entry))
+                    throw new PCamModelException($"{path}: entry '{name}' is missing (the zip was truncated or edited after training).");
+                if (Hash(entry) != sha)
+                    throw new PCamModelException($"{path}: entry '{name}' was altered after training (its SHA-256 differs from the one recorded in '{ManifestEntry}'); " +
+                                                 "this zip does not hold the graph and head it was trained with.");
+            }
+            if (present.Keys.FirstOrDefault(k => !expected.ContainsKey(k)) is { } extra)
+                throw new PCamModelException($"{path}: entry '{extra}' was added after training (not in '{ManifestEntry}').");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new PCamModelException($"{path}: not a model zip or damaged ({FirstLine(e.Message)}; the file is truncated or not a zip archive).", e);
+        }
+        catch (IOException e)
+        {
+            throw new PCamModelException($"{path}: cannot read the model zip ({FirstLine(e.Message)}).", e);
+        }
+    }
+
+    /// <summary>The featurizer fingerprint recorded in the zip at training, or null (older zip).</summary>
+    public static string? RecordedFingerprint(string path)
+    {
+        using var zip = ZipFile.OpenRead(path);
+        if (zip.GetEntry(ManifestEntry) is not { } m) return null;
+        using var s = m.Open();
+        return JsonSerializer.Deserialize<Manifest>(s)?.FeaturizerFingerprint;
     }
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();

@@ -48,9 +48,18 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
         var seconds = new Dictionary<string, double>();
 
+        // Backbone and image size first: a bad value is reported before any decompression or featurization.
+        var (backbone, graph, trainGraph) = BuildGraphs(t);
+        var device = PCamConfigLoader.ResolveDevice(config);
+        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
+
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
-        var dataOptions = new PCamDataOptions { CacheDirectory = Path.Combine(cacheDir, "h5"), Progress = dataProgress, Warning = log.Warning };
+        var dataOptions = new PCamDataOptions
+        {
+            CacheDirectory = Path.Combine(cacheDir, "h5"), Progress = dataProgress, Warning = log.Warning,
+            VerifyChecksums = config.DataSource.VerifyChecksums,
+        };
         var train = PCamData.Open(dataDir, PCamSplit.Train, dataOptions);
         PatchDataView valid;
         if (PCamData.HasSplit(dataDir, PCamSplit.Valid)) valid = PCamData.Open(dataDir, PCamSplit.Valid, dataOptions);
@@ -63,14 +72,12 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (test is null) log.Warning($"{dataDir} has no test split: only validation metrics will be reported.");
         if (config.DataSource.MaxTrainRows is { } max && max < train.GetRowCount())
             train = train.SampleBalanced(max, t.Seed);
+        // Both classes in train and valid, checked before any featurization (a one-class split cannot fit or select a head).
+        RequireBothClasses(train, "train", dataDir);
+        RequireBothClasses(valid, PCamData.HasSplit(dataDir, PCamSplit.Valid) ? "valid" : "valid (held out from train)", dataDir);
+        if (test is not null && ClassCounts(test) is { Negative: 0 } or { Positive: 0 })
+            log.Warning($"{dataDir}: split 'test' has {Describe(ClassCounts(test))}: AUC and other two-class metrics are undefined (written as null).");
 
-        var backbone = BackboneResolver.Resolve(t.Backbone);
-        // The saved model and the evaluated splits use `graph`; with Tta and not TtaTrain the train features come from
-        // the single-view graph (8x cheaper), as test-time augmentation is usually done.
-        var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
-        var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
-        var device = PCamConfigLoader.ResolveDevice(config);
-        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();
@@ -111,7 +118,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, head.Model.Transform(testFeatures), "test");
 
         var model = PCamModel.Compose(ml, graph, head.Model);
-        PCamModel.Save(ml, model, t.ModelPath);
+        PCamModel.Save(ml, model, t.ModelPath, graph.Fingerprint);
         seconds["total"] = total.Elapsed.TotalSeconds;
         return new TrainingResult
         {
@@ -144,15 +151,70 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         return (demo, true);
     }
 
-    /// <summary>Splits a view into (rest, held-out fraction) by a seeded permutation of its rows.</summary>
+    /// <summary>Where the configuration came from (a file path or "command line"), named in configuration errors.</summary>
+    public string ConfigSource { get; init; } = "configuration";
+
+    private (BackboneConfig Backbone, FeaturizerGraph Graph, FeaturizerGraph TrainGraph) BuildGraphs(TrainingOptionConfig t)
+    {
+        try
+        {
+            var backbone = BackboneResolver.Resolve(t.Backbone);
+            // The saved model and the evaluated splits use `graph`; with Tta and not TtaTrain the train features come from
+            // the single-view graph (8x cheaper), as test-time augmentation is usually done.
+            var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
+            var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
+            return (backbone, graph, trainGraph);
+        }
+        catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or System.Text.Json.JsonException
+                                       or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or PCamBackboneException)
+        {
+            var key = e.Message.Contains("does not run at", StringComparison.Ordinal) ? $"TrainingOption.ImageSize' ({t.ImageSize}) with 'TrainingOption.Backbone"
+                : "TrainingOption.Backbone";
+            throw new PCamConfigException($"{ConfigSource}: '{key}' (\"{t.Backbone}\"): {e.Message.ReplaceLineEndings(" ")}", e);
+        }
+    }
+
+    /// <summary>Rows of each class in a view (its row subset, or all rows).</summary>
+    public static (long Negative, long Positive) ClassCounts(PatchDataView data)
+    {
+        long pos = 0, n = 0;
+        foreach (var r in data.Rows ?? (IEnumerable<long>)LongRange(data.Source.RowCount)) { n++; if (data.Source.GetLabel(r)) pos++; }
+        return (n - pos, pos);
+    }
+
+    private static string Describe((long Negative, long Positive) c) => $"{c.Negative:N0} normal (label 0) and {c.Positive:N0} tumour (label 1) rows";
+
+    private static void RequireBothClasses(PatchDataView data, string split, string dataDir)
+    {
+        var c = ClassCounts(data);
+        if (c.Negative == 0 || c.Positive == 0)
+            throw new PCamDataException($"{dataDir}: split '{split}' has {Describe(c)}; training needs both classes in train and valid.");
+    }
+
+    private static IEnumerable<long> LongRange(long n) { for (long i = 0; i < n; i++) yield return i; }
+
+    /// <summary>
+    /// Splits a view into (rest, held-out fraction), stratified by class: each class is shuffled with the seed and the
+    /// same fraction of it (at least one row) is held out, so both parts keep both classes. A class with fewer than two
+    /// rows cannot be split: a PCamDataException naming the split and its class counts.
+    /// </summary>
     public static (PatchDataView Remaining, PatchDataView HeldOut) HoldOut(PatchDataView data, double fraction, int seed)
     {
-        var rows = data.Rows?.ToArray() ?? Enumerable.Range(0, (int)data.Source.RowCount).Select(i => (long)i).ToArray();
-        var shuffled = (long[])rows.Clone();
-        new Random(seed).Shuffle(shuffled);
-        var n = Math.Max(1, (int)(rows.Length * fraction));
-        var held = shuffled.Take(n).Order().ToArray();
+        var rows = data.Rows?.ToArray() ?? LongRange(data.Source.RowCount).ToArray();
+        var rng = new Random(seed);
+        var held = new List<long>();
+        var counts = new long[2];
+        foreach (var label in new[] { false, true })
+        {
+            var cls = rows.Where(r => data.Source.GetLabel(r) == label).ToArray();
+            counts[label ? 1 : 0] = cls.Length;
+            rng.Shuffle(cls);
+            held.AddRange(cls.Take(Math.Max(1, (int)Math.Round(cls.Length * fraction))));
+        }
+        if (counts[0] < 2 || counts[1] < 2)
+            throw new PCamDataException($"{data.Source.Description}: split 'train' has {Describe((counts[0], counts[1]))}; a validation hold-out " +
+                                        "needs at least 2 rows of each class (add a valid split or more data).");
         var heldSet = held.ToHashSet();
-        return (PatchDataView.Create(data.Source, rows.Where(r => !heldSet.Contains(r)).ToArray()), PatchDataView.Create(data.Source, held));
+        return (PatchDataView.Create(data.Source, rows.Where(r => !heldSet.Contains(r)).ToArray()), PatchDataView.Create(data.Source, held.Order().ToArray()));
     }
 }
