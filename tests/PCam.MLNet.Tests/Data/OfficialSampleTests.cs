@@ -57,8 +57,10 @@ public sealed class OfficialSampleTests : IDisposable
         var first = new List<string>();
         using (PCamData.Open(SharedSample.H5, PCamSplit.Valid, Options(first))) { }
         Assert.Contains(first, s => s.StartsWith("decompress"));
-        Assert.True(File.Exists(Path.Combine(_cache.Path, ChecksumStamps.FileName)));
-        var cached = Path.Combine(_cache.Path, "camelyonpatch_level_2_split_valid_x.h5");
+        var cacheDir = GzipCache.ResolveCacheDirectory(Path.Combine(SharedSample.H5, "camelyonpatch_level_2_split_valid_x.h5.gz"), _cache.Path);
+        Assert.StartsWith(_cache.Path, cacheDir); // a sub-folder keyed by the data folder's full path
+        Assert.True(File.Exists(Path.Combine(cacheDir, ChecksumStamps.FileName)));
+        var cached = Path.Combine(cacheDir, "camelyonpatch_level_2_split_valid_x.h5");
         var mtime = File.GetLastWriteTimeUtc(cached);
         var second = new List<string>();
         using (var v = PCamData.Open(SharedSample.H5, PCamSplit.Valid, Options(second))) Assert.Equal(256, v.GetRowCount());
