@@ -66,10 +66,12 @@ internal static class GzipCache
             catch (JsonException) { } // damaged stamp: decompress again
         }
 
+        bool created = !Directory.Exists(cacheDir);
         Directory.CreateDirectory(cacheDir);
         var tmp = $"{target}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         string gzMd5, h5Md5;
         long written = 0;
+        bool done = false;
         try
         {
             using var gzHash = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
@@ -106,10 +108,13 @@ internal static class GzipCache
             h5Md5 = Convert.ToHexStringLower(outHash.GetHashAndReset());
             File.Move(tmp, target, overwrite: true);
             File.WriteAllText(stampPath, JsonSerializer.Serialize(current with { Size = written }));
+            done = true;
         }
         finally
         {
             if (File.Exists(tmp)) File.Delete(tmp);
+            // A failed decompression leaves nothing behind, not even the folder it created.
+            if (!done && created && Directory.Exists(cacheDir) && Directory.GetFileSystemEntries(cacheDir).Length == 0) Directory.Delete(cacheDir);
         }
         return new Result(target, gzMd5, h5Md5);
     }

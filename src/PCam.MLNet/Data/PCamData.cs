@@ -130,12 +130,29 @@ public static class PCamData
         var renamed = false;
         foreach (var f in files)
         {
-            if (f.GzPath is null || !message.Contains(f.H5Path, StringComparison.Ordinal)) continue;
-            message = message.Replace(f.H5Path, f.GzPath, StringComparison.Ordinal);
+            if (f.GzPath is null) continue;
+            // The split could not be opened: none of its decompressed copies is kept (the other may be garbage too).
             DeleteCached(f.H5Path);
+            RemoveIfOnlyStamps(f.CacheDirectory);
+            if (!message.Contains(f.H5Path, StringComparison.Ordinal)) continue;
+            message = message.Replace(f.H5Path, f.GzPath, StringComparison.Ordinal);
             renamed = true;
         }
         return renamed ? new PCamDataException(message + " (found after decompressing it; the decompressed copy was removed)", e) : e;
+    }
+
+    /// <summary>A cache folder left holding only remembered checksums is removed, so a failed open leaves nothing behind.</summary>
+    private static void RemoveIfOnlyStamps(string cacheDirectory)
+    {
+        try
+        {
+            if (!Directory.Exists(cacheDirectory)) return;
+            var left = Directory.GetFileSystemEntries(cacheDirectory);
+            if (left.Any(p => Path.GetFileName(p) != ChecksumStamps.FileName)) return;
+            foreach (var p in left) File.Delete(p);
+            Directory.Delete(cacheDirectory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // best effort
     }
 
     internal static PreparedFile Prepare(string file, PCamDataOptions options)

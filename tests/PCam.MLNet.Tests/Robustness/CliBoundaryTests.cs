@@ -1,0 +1,158 @@
+using System.Text.Json.Nodes;
+using PCam.MLNet.Data;
+using PCam.MLNet.Tests.Data;
+using Xunit;
+using static PCam.MLNet.Tests.Cli.CliTests;
+
+namespace PCam.MLNet.Tests.Robustness;
+
+/// <summary>
+/// Item 5 of issue 11 (and the concrete causes of items 1b and 2): every command, given a bad input, prints exactly
+/// one `error:` line naming the input, no stack trace, and exits non-zero.
+/// </summary>
+[Collection(TinyModelCollection.Name)]
+public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
+{
+    private readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    static void AssertOneErrorLine((int Code, string Out, string Err) r, params string[] mentions)
+    {
+        Assert.True(r.Code != 0, $"exit 0; stderr: {r.Err}");
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var error = Assert.Single(lines, l => l.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+        Assert.DoesNotContain("Exception:", r.Err); // a type name is only allowed inside the one line's text, not as a trace header
+        Assert.DoesNotContain("unexpected", error); // every cause below is a known one, not a bug
+        foreach (var m in mentions) Assert.Contains(m, error);
+    }
+
+    /// <summary>A folder with official file names holding bytes that are not HDF5.</summary>
+    string GarbageData(PCamSplit split = PCamSplit.Train)
+    {
+        var d = Directory.CreateDirectory(_dir["garbage-" + split]).FullName;
+        foreach (var c in new[] { 'x', 'y' }) File.WriteAllBytes(Path.Combine(d, PCamChecksums.FileStem(split, c) + ".h5"), new byte[4096]);
+        return d;
+    }
+
+    string WithoutSchema()
+    {
+        var zip = _dir["no-schema.zip"];
+        ModelZipTests.Rewrite(f.ModelPath, zip, (name, b) => name == "Schema" ? null : b);
+        return zip;
+    }
+
+    [Fact]
+    public void TrainWithImageSize100ForTheBuiltInBackboneNamesTheFileAndKey()
+    {
+        var config = _dir["size100.json"];
+        File.WriteAllText(config, """{ "TrainingOption": { "ImageSize": 100 } }""");
+        AssertOneErrorLine(Pcam("train", "--config", config), config, "TrainingOption.ImageSize");
+    }
+
+    [Fact]
+    public void TrainWithABackboneJsonPointingAtANonOnnxFileNamesTheKeyBeforeTouchingData()
+    {
+        File.WriteAllText(_dir["notonnx.onnx"], "this is not an ONNX model\n");
+        var backbone = _dir["bad-backbone.json"];
+        File.WriteAllText(backbone, """{ "name": "bad", "onnxPath": "notonnx.onnx", "featureOutputs": ["maps"] }""");
+        var cache = _dir["cache"];
+        // Data that would fail if it were touched: the backbone must be refused first.
+        AssertOneErrorLine(Pcam("train", "--data", GarbageData(), "--backbone", backbone, "--image-size", "96", "--cache-dir", cache),
+            "TrainingOption.Backbone", "notonnx.onnx");
+        Assert.False(Directory.Exists(cache));
+    }
+
+    [Fact]
+    public void TrainWithAnUnknownBackboneNameNamesTheKey() =>
+        AssertOneErrorLine(Pcam("train", "--backbone", "resnet99", "--data", GarbageData()), "TrainingOption.Backbone", "resnet99");
+
+    [Fact]
+    public void EvaluateOnDataThatIsNotHdf5NamesTheFile() =>
+        AssertOneErrorLine(Pcam("evaluate", "--model", f.ModelPath, "--data", GarbageData(PCamSplit.Test), "--cache-dir", _dir["cache"]),
+            "camelyonpatch_level_2_split_test_");
+
+    [Fact]
+    public void EvaluatePredictAndInspectOnAZipWithoutItsSchemaEntry()
+    {
+        var zip = WithoutSchema();
+        var png = _dir["ok.png"];
+        File.WriteAllBytes(png, TestImages.Png(TestImages.Pattern(1)));
+        AssertOneErrorLine(Pcam("evaluate", "--model", zip, "--data", f.DataDir, "--cache-dir", _dir["cache"]), zip, "Schema");
+        AssertOneErrorLine(Pcam("predict", "--model", zip, png), zip, "Schema");
+        AssertOneErrorLine(Pcam("inspect", zip), zip, "Schema");
+    }
+
+    [Fact]
+    public void PredictOnATruncatedTiffIsAnErrorNotAScore()
+    {
+        var tif = _dir["cut.tif"];
+        var bytes = TestImages.Tiff(TestImages.Pattern(2));
+        File.WriteAllBytes(tif, bytes[..(bytes.Length * 2 / 3)]);
+        var r = Pcam("predict", "--model", f.ModelPath, tif);
+        AssertOneErrorLine(r, tif);
+        Assert.DoesNotContain("cut.tif,", r.Out);
+    }
+
+    [Fact]
+    public void PredictChecksItsInputsBeforeLoadingTheModel()
+    {
+        // The model is not even a zip: an input error that is found first proves the order.
+        var notZip = _dir["not-a-model.zip"];
+        File.WriteAllText(notZip, "text");
+        AssertOneErrorLine(Pcam("predict", "--model", notZip, _dir["missing.png"]), "missing.png");
+    }
+
+    [Fact]
+    public void InspectWithANullAccuracyAndWithBadMetricsJsonStillDescribesTheModel()
+    {
+        var model = _dir["m.zip"];
+        File.Copy(f.ModelPath, model);
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(f.ModelPath, ".metrics.json")))!;
+        metrics["valid"]!["accuracy"] = null;
+        metrics["test"]!["auc"] = "high";
+        File.WriteAllText(_dir["m.metrics.json"], metrics.ToJsonString());
+        var r = Pcam("inspect", model);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("Metrics valid: Acc n/a", r.Out);
+
+        File.WriteAllText(_dir["m.metrics.json"], "{ \"valid\": ");
+        r = Pcam("inspect", model);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("Image: Vector<Byte>[96x96x3]", r.Out);
+        Assert.Contains($"warning: {_dir["m.metrics.json"]}: not valid JSON", r.Err);
+    }
+
+    [Fact]
+    public void DownloadWithAnUnknownSplit() =>
+        AssertOneErrorLine(Pcam("download", "--output", _dir["dl"], "--splits", "trian"), "trian");
+
+    [Fact]
+    public void VerifyOnDataThatIsNotHdf5NamesTheFile() =>
+        AssertOneErrorLine(Pcam("verify", GarbageData()), "camelyonpatch_level_2_split_train_");
+
+    [Fact]
+    public void ImportFromDataThatIsNotHdf5NamesTheFile() =>
+        AssertOneErrorLine(Pcam("import", "--from", GarbageData(), "--output", _dir["out"]), "camelyonpatch_level_2_split_train_");
+
+    [Fact]
+    public void BenchReadOnDataThatIsNotHdf5NamesTheFile() =>
+        AssertOneErrorLine(Pcam("bench", "read", "--data", GarbageData(), "--cache-dir", _dir["cache"]), "camelyonpatch_level_2_split_train_");
+
+    [Fact]
+    public void BenchFeaturizeOnDataThatIsNotHdf5NamesTheFile() =>
+        AssertOneErrorLine(Pcam("bench", "featurize", "--config", f.ConfigPath, "--data", GarbageData(PCamSplit.Test), "--cache-dir", _dir["cache"],
+            "--stock-rows", "0"), "camelyonpatch_level_2_split_test_");
+
+    [Fact]
+    public void EveryCommandIsCovered()
+    {
+        // A new command must get a bad-input test above: this list is the one the tests cover.
+        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench" };
+        var help = Pcam("--help").Out;
+        var commands = help[help.IndexOf("Commands:", StringComparison.Ordinal)..]
+            .Split('\n').Skip(1).Select(l => l.Trim().Split(' ')[0]).Where(c => c.Length > 0).ToArray();
+        Assert.NotEmpty(commands);
+        Assert.All(commands, c => Assert.Contains(c, covered));
+    }
+}
