@@ -58,7 +58,7 @@ public static class PCamModel
         {
             ml.Model.Save(model, InputView(ml).Schema, tmp);
             AddManifest(tmp, featurizerFingerprint);
-            BeforeRename?.Invoke(tmp);
+            FaultInjection.KillPoint("zip");
             File.Move(tmp, path, overwrite: true);
         }
         finally
@@ -66,9 +66,6 @@ public static class PCamModel
             if (File.Exists(tmp)) File.Delete(tmp);
         }
     }
-
-    /// <summary>Test hook: runs after the temp zip is complete and before it is renamed (e.g. to simulate a crash).</summary>
-    internal static Action<string>? BeforeRename { get; set; }
 
     private sealed record Manifest(int Version, string? FeaturizerFingerprint, Dictionary<string, string> Entries);
 

@@ -108,7 +108,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var testFeatures = test is null ? null : Features(test, "test", graph);
 
         var sw = Stopwatch.StartNew();
-        var head = HeadTrainer.Train(ml, ml.Data.Cache(trainFeatures), ml.Data.Cache(validFeatures), t, log.Info);
+        var head = HeadTrainer.Train(ml, ml.Data.Cache(trainFeatures), ml.Data.Cache(validFeatures), t, m => { log.Info(m); FaultInjection.KillPoint("head"); });
         seconds["head"] = sw.Elapsed.TotalSeconds;
         log.Info($"Head: {head.Best.Trainer} {HeadTrainer.Describe(head.Best.Parameters)} (lowest valid NLL of {head.Trials.Count}).");
 
