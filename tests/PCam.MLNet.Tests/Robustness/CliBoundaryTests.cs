@@ -95,6 +95,26 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     }
 
     [Fact]
+    public void TheConsumingAppRefusesATruncatedTiffAndAGreyPngToo()
+    {
+        var tif = _dir["cut.tif"];
+        var bytes = TestImages.Tiff(TestImages.Pattern(2));
+        File.WriteAllBytes(tif, bytes[..(bytes.Length * 2 / 3)]);
+        var grey = _dir["grey.png"];
+        File.WriteAllBytes(grey, TestImages.RawPng(0, TestImages.Pattern(3)));
+        var whole = _dir["whole.tif"];
+        File.WriteAllBytes(whole, bytes);
+        var ok = Cli.ConsumingAppTests.RunApp(f.ModelPath, whole);
+        Assert.True(ok.Code == 0, ok.Err);
+        foreach (var bad in new[] { tif, grey })
+        {
+            var r = Cli.ConsumingAppTests.RunApp(f.ModelPath, bad);
+            AssertOneErrorLine(r, bad);
+            Assert.DoesNotContain(bad + ",", r.Out);
+        }
+    }
+
+    [Fact]
     public void PredictChecksItsInputsBeforeLoadingTheModel()
     {
         // The model is not even a zip: an input error that is found first proves the order.
