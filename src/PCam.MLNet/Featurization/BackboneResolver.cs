@@ -5,13 +5,10 @@ public static class BackboneResolver
 {
     public static readonly string[] BuiltIn = ["resnet18-imagenet"];
 
-    /// <summary>Whether the value names the built-in backbone (not a JSON file).</summary>
-    public static bool IsBuiltIn(string? nameOrPath) =>
-        nameOrPath is not null && (nameOrPath.Equals("resnet18-imagenet", StringComparison.OrdinalIgnoreCase) || nameOrPath.Equals("resnet18", StringComparison.OrdinalIgnoreCase));
-
     public static BackboneConfig Resolve(string nameOrPath)
     {
-        if (IsBuiltIn(nameOrPath)) return BackboneConfig.ResNet18();
+        if (nameOrPath.Equals("resnet18-imagenet", StringComparison.OrdinalIgnoreCase) || nameOrPath.Equals("resnet18", StringComparison.OrdinalIgnoreCase))
+            return BackboneConfig.ResNet18();
         if (nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             return BackboneConfig.Load(nameOrPath);
         throw new ArgumentException($"Unknown backbone '{nameOrPath}': use one of {string.Join(", ", BuiltIn)} or a backbone .json file.");
