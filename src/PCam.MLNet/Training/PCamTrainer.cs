@@ -78,7 +78,6 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (test is not null && ClassCounts(test) is { Negative: 0 } or { Positive: 0 })
             log.Warning($"{dataDir}: split 'test' has {Describe(ClassCounts(test))}: AUC and other two-class metrics are undefined (written as null).");
 
-
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();
         BatchFeaturizer NewFeaturizer(FeaturizerGraph g)
