@@ -20,7 +20,8 @@ try
     try
     {
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: model file not found.");
-        using (ZipFile.OpenRead(modelPath)) { }
+        // A model whose backbone weights are ONNX external data is the zip plus the weight files beside it.
+        if (SideFiles.Verify(modelPath)) ml.TempFilePath = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         model = ml.Model.Load(modelPath, out _);
     }
     catch (InvalidDataException e)

@@ -71,7 +71,7 @@ public static class PCamConfigLoader
 
         var t = c.TrainingOption!;
         if (string.IsNullOrWhiteSpace(t.Backbone)) Fail("TrainingOption.Backbone", "must name a backbone or a backbone JSON file.");
-        if (t.ImageSize is < 32 or > 1024) Fail("TrainingOption.ImageSize", $"must be between 32 and 1024 (got {t.ImageSize}).");
+        if (t.ImageSize != 0 && t.ImageSize is < 32 or > 1024) Fail("TrainingOption.ImageSize", $"must be 0 (the backbone's inputSize) or between 32 and 1024 (got {t.ImageSize}).");
         if (!Trainers.Contains(t.Trainer)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");
         if (t.BatchSize is < 1 or > 4096) Fail("TrainingOption.BatchSize", $"must be between 1 and 4096 (got {t.BatchSize}).");
         if (string.IsNullOrWhiteSpace(t.ModelPath) || !t.ModelPath.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))

@@ -23,7 +23,8 @@ public sealed class FeaturizerGraph
     public const int MinOpset = 13;
     const string Prefix = "pcam_";
 
-    FeaturizerGraph(byte[] bytes, int dim, string fingerprint, IReadOnlyList<FeatureBlock> layout, BackboneConfig backbone, FeaturizerOptions options)
+    FeaturizerGraph(byte[] bytes, int dim, string fingerprint, IReadOnlyList<FeatureBlock> layout, BackboneConfig backbone,
+        FeaturizerOptions options, int imageSize, IReadOnlyList<ExternalDataFile> externalData, string? externalFolder, IReadOnlyList<string> warnings)
     {
         ModelBytes = bytes;
         FeatureDimension = dim;
@@ -31,17 +32,31 @@ public sealed class FeaturizerGraph
         Layout = layout;
         Backbone = backbone;
         Options = options;
+        ImageSize = imageSize;
+        ExternalData = externalData;
+        ExternalDataFolder = externalFolder;
+        Warnings = warnings;
     }
 
+    /// <summary>The composed graph. With external data its backbone weights stay in <see cref="ExternalData"/>.</summary>
     public byte[] ModelBytes { get; }
     public int FeatureDimension { get; }
-    /// <summary>Stable hash of backbone bytes + preprocessing + options, for cache keys.</summary>
+    /// <summary>Stable hash of backbone bytes (and external data) + preprocessing + options, for cache keys.</summary>
     public string Fingerprint { get; }
     /// <summary>Which stage/pooling fills which columns of the feature vector.</summary>
     public IReadOnlyList<FeatureBlock> Layout { get; }
     public BackboneConfig Backbone { get; }
     public FeaturizerOptions Options { get; }
+    /// <summary>The side patches are resized to (Options.ImageSize, or the backbone's InputSize when that is 0).</summary>
+    public int ImageSize { get; }
+    /// <summary>The backbone's external weight files the graph reads (empty when all weights are inside ModelBytes).</summary>
+    public IReadOnlyList<ExternalDataFile> ExternalData { get; }
+    /// <summary>The folder the external data locations are relative to (null without external data).</summary>
+    public string? ExternalDataFolder { get; }
+    /// <summary>Things the user should know (e.g. a fixed-batch export that runs one row at a time); log each once.</summary>
+    public IReadOnlyList<string> Warnings { get; }
 
+    /// <summary>Writes the graph; with external data, run it from a folder holding the ExternalData files (see ExternalData.Stage).</summary>
     public void Save(string path) => File.WriteAllBytes(path, ModelBytes);
 
     /// <summary>
@@ -53,24 +68,38 @@ public sealed class FeaturizerGraph
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(options);
         backbone.Validate();
-        int size = options.ImageSize > 0 ? options.ImageSize : backbone.InputSize;
+        int size = backbone.SideFor(options.ImageSize);
+        backbone.CheckSize(size);
         var path = backbone.ResolveOnnxPath();
         if (!File.Exists(path))
-            throw new FileNotFoundException($"Backbone '{backbone.Name}': ONNX file not found: {path}", path);
+            throw new PCamBackboneException($"{backbone.Where}: ONNX file not found: {path} (field 'onnxPath').");
         var backboneBytes = File.ReadAllBytes(path);
 
-        // The probe runs the graph once on one blank patch to learn each feature tensor's shape.
-        var probe = BackboneAdapterPass.Apply(backbone, path, backboneBytes);
-        var probeWriter = new GraphWriter(probe.Model.Graph, Prefix);
-        PreprocessPass.Apply(probeWriter, backbone, probe.BackboneInput, size, tta: false);
-        probeWriter.FlushPreprocessing();
-        var shapes = ShapeProbe.Run(probe, backbone, size);
+        // The probe runs preprocessing + backbone on two patches to learn each feature tensor's shape, and proves that a
+        // fixed-batch export now takes a batch of 2; if not, the backbone is wrapped to run one row at a time.
+        var warnings = new List<string>();
+        bool singleRow = false;
+        var probe = Adapt(backbone, path, backboneBytes, size, singleRow: false);
+        var external = Featurization.ExternalData.Resolve(backbone, path, probe.Model);
+        string? folder = external.Count > 0 ? Path.GetDirectoryName(Path.GetFullPath(path)) : null;
+        var shapes = ShapeProbe.Run(probe, backbone, path, size, folder);
+        if (shapes is null)
+        {
+            if (probe.FixedBatch != 1)
+                throw new PCamBackboneException($"{backbone.Where} (ONNX {path}): the export has a fixed batch of {probe.FixedBatch}, which could not be made dynamic; " +
+                                                "re-export it with a dynamic batch axis (or batch 1).");
+            singleRow = true;
+            probe = Adapt(backbone, path, backboneBytes, size, singleRow: true);
+            shapes = ShapeProbe.Run(probe, backbone, path, size, folder)!;
+            warnings.Add($"{backbone.Where}: the export has a fixed batch of {probe.FixedBatch} that could not be made dynamic, " +
+                         "so the backbone runs one row at a time (slower; re-export with a dynamic batch axis for speed).");
+        }
 
-        var adapted = BackboneAdapterPass.Apply(backbone, path, backboneBytes);
+        var adapted = BackboneAdapterPass.Apply(backbone, path, backboneBytes, singleRow);
         var model = adapted.Model;
         var w = new GraphWriter(model.Graph, Prefix);
-        var rawFloat = PreprocessPass.Apply(w, backbone, adapted.BackboneInput, size, options.Tta);
-        var pooled = PoolingPass.Apply(w, adapted.FeatureNames, shapes, options);
+        var rawFloat = PreprocessPass.Apply(w, backbone, adapted, size, options.Tta);
+        var pooled = PoolingPass.Apply(w, adapted, shapes, backbone, options);
         var layout = pooled.Layout;
         int dim = pooled.Dimension;
         var features = pooled.Parts.Count == 1 ? pooled.Parts[0] : w.Node("Concat", pooled.Parts, "concat", false, Int("axis", 1));
@@ -91,11 +120,23 @@ public sealed class FeaturizerGraph
         var rewrites = ComposedModelPasses.For(options).ToList();
         foreach (var pass in rewrites) pass.Apply(model, options);
 
-        var fingerprint = ComputeFingerprint(backbone, backboneBytes, options, size, rewrites.Select(p => p.Name));
-        return new FeaturizerGraph(model.ToByteArray(), dim, fingerprint, layout, backbone, options);
+        var extra = new List<string>(rewrites.Select(p => "pass:" + p.Name));
+        if (shapes.Any(s => s.Length == 3)) extra.Add($"tokens:{backbone.TokenPooling},{backbone.PrefixTokens}");
+        extra.AddRange(external.Select(f => $"external:{f.Location}={f.Sha256}"));
+        var fingerprint = ComputeFingerprint(backbone, backboneBytes, options, size, extra);
+        return new FeaturizerGraph(model.ToByteArray(), dim, fingerprint, layout, backbone, options, size, external, folder, warnings);
     }
 
-    static string ComputeFingerprint(BackboneConfig b, byte[] backboneBytes, FeaturizerOptions o, int size, IEnumerable<string> rewrites)
+    static AdaptedBackbone Adapt(BackboneConfig backbone, string path, byte[] bytes, int size, bool singleRow)
+    {
+        var probe = BackboneAdapterPass.Apply(backbone, path, bytes, singleRow);
+        var writer = new GraphWriter(probe.Model.Graph, Prefix);
+        PreprocessPass.Apply(writer, backbone, probe, size, tta: false);
+        writer.FlushPreprocessing();
+        return probe;
+    }
+
+    static string ComputeFingerprint(BackboneConfig b, byte[] backboneBytes, FeaturizerOptions o, int size, IReadOnlyList<string> extra)
     {
         // The path and name do not change the features; the bytes and every preprocessing/option field do.
         var key = JsonSerializer.Serialize(new
@@ -107,8 +148,7 @@ public sealed class FeaturizerGraph
         });
         // Fields added after GraphVersion 1 are appended only when they are not at their default, so the fingerprints
         // (and feature caches) of existing graphs stay valid.
-        var extra = string.Join("|", rewrites.Select(r => "pass:" + r));
-        if (extra.Length > 0) key += "|" + extra;
+        if (extra.Count > 0) key += "|" + string.Join("|", extra);
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key))).ToLowerInvariant();
     }
 }

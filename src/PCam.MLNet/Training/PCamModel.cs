@@ -25,7 +25,12 @@ public sealed class PatchPrediction
 /// <summary>A model problem the user must fix (missing, truncated or foreign zip, wrong input schema).</summary>
 public sealed class PCamModelException(string message, Exception? inner = null) : PCamException(message, inner);
 
-/// <summary>Builds, saves and loads the self-contained model: ONNX featurizer (ApplyOnnxModel) + head + calibrator.</summary>
+/// <summary>
+/// Builds, saves and loads the model: ONNX featurizer (ApplyOnnxModel) + head + calibrator in one zip. A backbone
+/// whose weights are ONNX external data (needed above protobuf's 2 GB) keeps them out of the zip: the model is then
+/// the zip plus those weight files beside it, named in the zip's <see cref="ExternalData.ManifestEntry"/> with their
+/// size and SHA-256, which loading checks.
+/// </summary>
 public static class PCamModel
 {
     /// <summary>An empty view with the model's input schema (just the Image column).</summary>
@@ -34,6 +39,8 @@ public static class PCamModel
     /// <summary>The in-model featurizer: the same ONNX graph the batched featurizer ran, one row per call.</summary>
     public static ITransformer Featurizer(MLContext ml, FeaturizerGraph graph)
     {
+        if (graph.ExternalData.Count > 0)
+            throw new InvalidOperationException("A graph with external data is composed by ComposeAndSave (its weights must lie beside the model).");
         using var bytes = new MemoryStream(graph.ModelBytes, writable: false);
         return ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, bytes).Fit(InputView(ml));
     }
@@ -41,8 +48,39 @@ public static class PCamModel
     public static ITransformer Compose(MLContext ml, FeaturizerGraph graph, ITransformer head) =>
         new TransformerChain<ITransformer>(Featurizer(ml, graph), head);
 
+    /// <summary>
+    /// Composes featurizer + head and saves it to <paramref name="path"/>. With external data, the weight files are
+    /// first copied beside the zip (ExternalData.Stage) and the featurizer is loaded from a graph file there.
+    /// </summary>
+    public static ITransformer ComposeAndSave(MLContext ml, FeaturizerGraph graph, ITransformer head, string path)
+    {
+        if (graph.ExternalData.Count == 0)
+        {
+            var model = Compose(ml, graph, head);
+            Save(ml, model, path);
+            return model;
+        }
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        ExternalData.Stage(graph.ExternalData, dir);
+        // ORT finds the weights relative to the graph file, so the graph lies beside them while ML.NET reads it into the zip.
+        var graphFile = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.featurizer.onnx");
+        try
+        {
+            graph.Save(graphFile);
+            var featurizer = ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(ml));
+            var model = new TransformerChain<ITransformer>(featurizer, head);
+            Save(ml, model, path, ExternalData.ManifestJson(graph.ExternalData));
+            return model;
+        }
+        finally
+        {
+            if (File.Exists(graphFile)) File.Delete(graphFile);
+        }
+    }
+
     /// <summary>Saves through a temp file and rename, so a crash never leaves a half-written zip under the final name.</summary>
-    public static void Save(MLContext ml, ITransformer model, string path)
+    public static void Save(MLContext ml, ITransformer model, string path, string? externalDataManifest = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
@@ -50,6 +88,10 @@ public static class PCamModel
         try
         {
             ml.Model.Save(model, InputView(ml).Schema, tmp);
+            if (externalDataManifest is not null)
+                using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
+                using (var w = new StreamWriter(zip.CreateEntry(ExternalData.ManifestEntry).Open()))
+                    w.Write(externalDataManifest);
             File.Move(tmp, path, overwrite: true);
         }
         finally
@@ -70,15 +112,24 @@ public static class PCamModel
         {
             throw new PCamModelException($"{path}: not a model zip (the file is truncated or not a zip archive).", e);
         }
+        // External weights: check them (present, size, SHA-256) and let ML.NET write the graph it unpacks beside them,
+        // where ONNX Runtime resolves their relative location.
+        var sideFiles = ExternalData.Verify(path);
         ITransformer model;
+        var tempPath = ml.TempFilePath;
         try
         {
+            if (sideFiles is not null) ml.TempFilePath = Path.GetDirectoryName(Path.GetFullPath(path))!;
             model = ml.Model.Load(path, out inputSchema);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // ML.NET's loader reports a foreign or damaged zip with many exception types; the user needs one message.
             throw new PCamModelException($"{path}: not a loadable ML.NET model ({e.GetType().Name}: {FirstLine(e.Message)}).", e);
+        }
+        finally
+        {
+            ml.TempFilePath = tempPath;
         }
         var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
         if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)

@@ -70,7 +70,11 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
         var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
         var device = PCamConfigLoader.ResolveDevice(config);
-        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
+        log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
+        foreach (var warning in graph.Warnings) log.Warning(warning);
+        if (graph.ExternalData.Count > 0)
+            log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
+                     $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();
@@ -110,8 +114,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         List<ScoredPatch>? testRows = null;
         if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, head.Model.Transform(testFeatures), "test");
 
-        var model = PCamModel.Compose(ml, graph, head.Model);
-        PCamModel.Save(ml, model, t.ModelPath);
+        var model = PCamModel.ComposeAndSave(ml, graph, head.Model, t.ModelPath);
         seconds["total"] = total.Elapsed.TotalSeconds;
         return new TrainingResult
         {

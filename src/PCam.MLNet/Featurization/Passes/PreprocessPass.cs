@@ -7,11 +7,11 @@ namespace PCam.MLNet.Featurization.Passes;
 /// <summary>
 /// Pass 2. Contract: writes, before the backbone's first node, Image uint8 NHWC RGB -> float -> [8 dihedral views,
 /// view-major in the batch] -> NCHW -> channel order -> (v*scale - mean)/std -> bilinear resize to size x size ->
-/// the backbone's input tensor. Returns the float NHWC tensor of the raw pixels (for colour statistics).
+/// [float16 cast when the backbone takes float16] -> the backbone's input tensor. Returns the float NHWC tensor of the raw pixels (for colour statistics).
 /// </summary>
 internal static class PreprocessPass
 {
-    public static string Apply(GraphWriter w, BackboneConfig b, string backboneInput, int size, bool tta)
+    public static string Apply(GraphWriter w, BackboneConfig b, AdaptedBackbone backbone, int size, bool tta)
     {
         var x = w.Node("Cast", [FeaturizerGraph.InputName], "f", true, Int("to", (int)DataType.Float));
         var rawFloat = x;
@@ -41,7 +41,9 @@ internal static class PreprocessPass
             var sizes = w.Node("Concat", [nc, w.Int64s("hw", size, size)], "sizes", true, Int("axis", 0));
             x = w.Node("Resize", [x, "", "", sizes], "resize", true, Str("mode", "linear"), Str("coordinate_transformation_mode", "half_pixel"));
         }
-        w.NodeTo("Identity", [x], backboneInput, true);
+        if (backbone.InputType == DataType.Float16)
+            x = w.Node("Cast", [x], "f16", true, Int("to", (int)DataType.Float16));
+        w.NodeTo("Identity", [x], backbone.BackboneInput, true);
         return rawFloat;
     }
 }
