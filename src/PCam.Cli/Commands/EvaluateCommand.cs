@@ -24,6 +24,7 @@ internal sealed class EvaluateCommand : ICommandFactory
         {
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
+            using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
             var s = parse.GetValue(split);
             var view = PCamData.Open(parse.GetValue(data)!, s,
                 new PCamDataOptions { CacheDirectory = Path.Combine(parse.GetValue(cache) ?? ".pcam-cache", "h5") });

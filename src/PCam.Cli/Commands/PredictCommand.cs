@@ -19,6 +19,7 @@ internal sealed class PredictCommand : ICommandFactory
         {
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
+            using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
             var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(loaded);
             var rows = new List<(string Id, PatchPrediction P)>();
             var items = Expand(parse.GetValue(inputs)!).ToList();

@@ -119,6 +119,7 @@ public sealed class FeaturizerGraph
         // Rewrites of the finished model (e.g. quantisation): see ComposedModelPasses.For.
         var rewrites = ComposedModelPasses.For(options).ToList();
         foreach (var pass in rewrites) pass.Apply(model, options);
+        MlNetCompatibilityPass.Apply(model);
 
         var extra = new List<string>(rewrites.Select(p => "pass:" + p.Name));
         if (shapes.Any(s => s.Length == 3)) extra.Add($"tokens:{backbone.TokenPooling},{backbone.PrefixTokens}");

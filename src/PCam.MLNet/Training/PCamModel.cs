@@ -138,5 +138,22 @@ public static class PCamModel
         return model;
     }
 
+    /// <summary>
+    /// Disposes every transformer of a loaded model on dispose: ONNX Runtime sessions, and the graph files ML.NET
+    /// unpacks into MLContext.TempFilePath (beside the zip for an external-data model).
+    /// </summary>
+    public static IDisposable Owner(ITransformer model) => new ModelOwner(model);
+
+    sealed class ModelOwner(ITransformer model) : IDisposable
+    {
+        public void Dispose() => Release(model);
+
+        static void Release(ITransformer t)
+        {
+            if (t is IEnumerable<ITransformer> chain) foreach (var inner in chain) Release(inner);
+            (t as IDisposable)?.Dispose();
+        }
+    }
+
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 }

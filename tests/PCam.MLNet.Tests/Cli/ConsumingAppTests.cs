@@ -12,7 +12,7 @@ namespace PCam.MLNet.Tests.Cli;
 [Collection(SampleModelCollection.Name)]
 public class ConsumingAppTests(SampleModelFixture f)
 {
-    private static string AppDll
+    internal static string AppDll
     {
         get
         {
@@ -23,7 +23,7 @@ public class ConsumingAppTests(SampleModelFixture f)
         }
     }
 
-    private static (int Code, string Out, string Err) RunApp(params string[] args)
+    internal static (int Code, string Out, string Err) RunApp(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(AppDll);
