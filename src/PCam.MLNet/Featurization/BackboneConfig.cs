@@ -118,7 +118,7 @@ public sealed class BackboneConfig
 
     public void Save(string path) => File.WriteAllText(path, ToJson());
 
-    /// <summary>Loads a config; a relative OnnxPath is made absolute against the JSON file's folder when the model lies there.</summary>
+    /// <summary>Loads a config; a relative OnnxPath is made absolute against the JSON file's folder (unless the model lies only in the app's base directory).</summary>
     public static BackboneConfig Load(string path)
     {
         if (!File.Exists(path)) throw new PCamBackboneException($"backbone {path}: file not found.");
@@ -127,7 +127,10 @@ public sealed class BackboneConfig
         catch (JsonException e) { throw new PCamBackboneException($"backbone {path}: not valid backbone JSON ({e.Message.ReplaceLineEndings(" ")}).", e); }
         config.ConfigPath = path;
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (!Path.IsPathRooted(config.OnnxPath) && File.Exists(Path.Combine(dir, config.OnnxPath)))
+        // Beside the JSON first (catalogue entries: backbones/NAME.json -> backbones/onnx/NAME.onnx); the app's base
+        // directory only when the file lies there and not beside the JSON.
+        if (!Path.IsPathRooted(config.OnnxPath)
+            && (File.Exists(Path.Combine(dir, config.OnnxPath)) || !File.Exists(config.ResolveOnnxPath())))
             config.OnnxPath = Path.GetFullPath(Path.Combine(dir, config.OnnxPath));
         config.Validate();
         return config;

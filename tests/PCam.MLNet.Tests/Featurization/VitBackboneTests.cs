@@ -190,3 +190,30 @@ public sealed class VitBackboneTests
         Assert.Contains("[2,1,3,224,224]", r5.Message);
     }
 }
+
+/// <summary>backbones/*.json: the catalogue of public foundation models (their ONNX files are exported by the user).</summary>
+public sealed class BackboneCatalogueTests
+{
+    public static TheoryData<string> Entries() => [.. Directory.GetFiles(Path.Combine(RepoPaths.Root, "backbones"), "*.json").Select(f => Path.GetFileName(f))];
+
+    [Theory]
+    [MemberData(nameof(Entries))]
+    public void Catalogue_entry_is_a_valid_backbone_config_whose_export_is_named_clearly(string file)
+    {
+        var path = Path.Combine(RepoPaths.Root, "backbones", file);
+        var cfg = BackboneConfig.Load(path);
+        Assert.Equal(Path.GetFileNameWithoutExtension(file), cfg.Name);
+        Assert.False(string.IsNullOrWhiteSpace(cfg.Source));
+        Assert.Equal(ChannelOrder.RGB, cfg.ChannelOrder);
+        Assert.Equal(0, cfg.InputSize % cfg.PatchSize);
+        Assert.Contains(cfg.InputSize, cfg.AcceptedSizes);
+        Assert.Equal(Path.Combine(RepoPaths.Root, "backbones", "onnx", cfg.Name + ".onnx"), cfg.OnnxPath);
+        // Until the user runs scripts/export_backbone.py: one error naming the JSON and the expected ONNX path.
+        if (!File.Exists(cfg.OnnxPath))
+        {
+            var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 0 }));
+            Assert.Contains(path, e.Message);
+            Assert.Contains(cfg.OnnxPath, e.Message);
+        }
+    }
+}
