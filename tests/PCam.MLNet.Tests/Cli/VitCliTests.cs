@@ -22,8 +22,8 @@ public class VitCliTests
         {
             o.Output = form == "pooled" ? PCam.MLNet.Featurization.Synthetic.VitOutput.Pooled : PCam.MLNet.Featurization.Synthetic.VitOutput.Tokens;
             o.FixedBatch = form is "fixed";
-            o.Float16 = form is "fp16";
-            o.ExternalData = form is "external";
+            o.Float16 = form.StartsWith("fp16", StringComparison.Ordinal);
+            o.ExternalData = form.EndsWith("external", StringComparison.Ordinal);
         }, opaqueFixedBatch: form == "opaque");
         var config = dir["config.json"];
         File.WriteAllText(config, $$"""{ "TrainingOption": { "Backbone": "{{backbone}}", "Lbfgs": { "L2Regularization": [100] } } }""");
@@ -50,6 +50,7 @@ public class VitCliTests
     [InlineData("fixed")]
     [InlineData("opaque")]
     [InlineData("fp16")]
+    [InlineData("fp16_external")]
     public void Vit_export_trains_evaluates_and_predicts(string form)
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
