@@ -1,7 +1,6 @@
 // A consuming app: loads a PCam.MLNet model zip with plain ML.NET and classifies patch images.
 // It references only ML.NET NuGet packages (and an image decoder), never a PCam.MLNet project.
 using System.Globalization;
-using System.IO.Compression;
 using Microsoft.ML;
 using PCam.Predict;
 
@@ -20,14 +19,17 @@ try
     try
     {
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: model file not found.");
-        using (ZipFile.OpenRead(modelPath)) { }
+        // A model whose backbone weights are ONNX external data is the zip plus the weight files beside it.
+        if (SideFiles.Verify(modelPath)) ml.TempFilePath = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         model = ml.Model.Load(modelPath, out _);
     }
     catch (InvalidDataException e)
     {
         throw new InvalidDataException($"{modelPath}: not a model zip ({e.Message})", e);
     }
-    var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(model);
+    // Disposing the model frees its ONNX Runtime session and the graph file ML.NET unpacked (ML.NET's advice for ApplyOnnxModel).
+    using var owner = new ModelOwner(model);
+    using var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(model);
 
     Console.WriteLine("path,probability,predicted_label");
     foreach (var path in args.Skip(1))
@@ -41,4 +43,16 @@ catch (Exception e) when (e is IOException or InvalidDataException or FormatExce
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
+}
+
+/// <summary>Disposes each transformer of a loaded model chain.</summary>
+sealed class ModelOwner(ITransformer model) : IDisposable
+{
+    public void Dispose() => Release(model);
+
+    static void Release(ITransformer t)
+    {
+        if (t is IEnumerable<ITransformer> chain) foreach (var inner in chain) Release(inner);
+        (t as IDisposable)?.Dispose();
+    }
 }

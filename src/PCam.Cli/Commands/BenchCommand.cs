@@ -18,6 +18,7 @@ internal sealed class BenchCommand : ICommandFactory
         var bench = new Command("bench", "Measure read and featurization throughput (prints ratios against the baselines).");
         bench.Subcommands.Add(Read(cli));
         bench.Subcommands.Add(Featurize(cli));
+        bench.Subcommands.Add(RandomVitCommand(cli));
         return bench;
     }
 
@@ -98,6 +99,47 @@ internal sealed class BenchCommand : ICommandFactory
         return null;
     }
 
+    /// <summary>`pcam bench random-vit`: writes a random-weight ViT export + backbone JSON to measure a backbone's cost before getting real weights.</summary>
+    private static Command RandomVitCommand(CliContext cli)
+    {
+        var preset = new Option<string>("--preset") { Description = "s16, b16 or l16 (ViT-S/16, ViT-B/16, ViT-L/16 at 224 px).", DefaultValueFactory = _ => "s16" };
+        var output = new Option<string>("--out") { Description = "Folder to write NAME.onnx (+ .onnx.data) and NAME.json.", Required = true };
+        var fp16 = new Option<bool>("--fp16") { Description = "float16 input, weights and output." };
+        var external = new Option<bool>("--external-data") { Description = "Weights as ONNX external data in NAME.onnx.data." };
+        var fixedBatch = new Option<bool>("--fixed-batch") { Description = "Export with the batch fixed at 1." };
+        var registers = new Option<int>("--registers") { Description = "Register tokens after the class token." };
+        var pooled = new Option<bool>("--pooled") { Description = "Output the class token [N,D] instead of all tokens [N,T,D]." };
+        var cmd = new Command("random-vit", "Write a random-weight ViT ONNX export and its backbone JSON (for benchmarks; not a trained model).")
+        {
+            preset, output, fp16, external, fixedBatch, registers, pooled,
+        };
+        cli.Bind(cmd, (parse, log) =>
+        {
+            var o = PCam.MLNet.Featurization.Synthetic.RandomVitOptions.Preset(parse.GetValue(preset)!);
+            o.Float16 = parse.GetValue(fp16);
+            o.ExternalData = parse.GetValue(external);
+            o.FixedBatch = parse.GetValue(fixedBatch);
+            o.RegisterTokens = parse.GetValue(registers);
+            o.Output = parse.GetValue(pooled) ? PCam.MLNet.Featurization.Synthetic.VitOutput.Pooled : PCam.MLNet.Featurization.Synthetic.VitOutput.Tokens;
+            var dir = parse.GetValue(output)!;
+            var name = $"random_vit_{parse.GetValue(preset)}{(o.Float16 ? "_fp16" : "")}{(o.ExternalData ? "_ext" : "")}{(o.FixedBatch ? "_b1" : "")}";
+            var sw = Stopwatch.StartNew();
+            var parameters = PCam.MLNet.Featurization.Synthetic.RandomVit.Write(Path.Combine(dir, name + ".onnx"), o);
+            var config = new BackboneConfig
+            {
+                Name = name, OnnxPath = name + ".onnx", ChannelOrder = ChannelOrder.RGB, Scale = 1 / 255f,
+                Mean = [0.485f, 0.456f, 0.406f], Std = [0.229f, 0.224f, 0.225f], InputSize = o.ImageSize, PatchSize = o.PatchSize,
+                AcceptedSizes = [o.ImageSize], TokenPooling = TokenPoolings.ClsMean, PrefixTokens = 1 + o.RegisterTokens,
+                Source = "random weights (pcam bench random-vit); not a trained model",
+            };
+            config.Save(Path.Combine(dir, name + ".json"));
+            var bytes = Directory.GetFiles(dir, name + ".onnx*").Sum(f => new FileInfo(f).Length);
+            cli.Out.WriteLine($"{Path.Combine(dir, name + ".json")}: {parameters / 1e6:F1}M parameters, {bytes / 1048576.0:F0} MB on disk, written in {sw.Elapsed.TotalSeconds:F1} s");
+            return 0;
+        });
+        return cmd;
+    }
+
     private static Command Featurize(CliContext cli)
     {
         var (data, split, cache, noVerify) = DataOptions(PCamSplit.Test);
@@ -108,9 +150,10 @@ internal sealed class BenchCommand : ICommandFactory
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (default: the config's)." };
         var imageSize = new Option<int?>("--image-size") { Description = "Override TrainingOption.ImageSize." };
         var tta = new Option<bool?>("--tta") { Description = "Override TrainingOption.Tta (the 8-view graph)." };
+        var backbone = new Option<string?>("--backbone") { Description = "Override TrainingOption.Backbone: a built-in name or a backbone .json file." };
         var cmd = new Command("featurize", "Featurization rows/s: our batched path vs bare InferenceSession.Run vs ML.NET's stock DnnImageFeaturizer.")
         {
-            data, split, cache, noVerify, config, rows, stockRows, batch, device, imageSize, tta,
+            data, split, cache, noVerify, config, rows, stockRows, batch, device, imageSize, tta, backbone,
         };
         cli.Bind(cmd, (parse, log) =>
         {
@@ -119,9 +162,13 @@ internal sealed class BenchCommand : ICommandFactory
             var t = c.TrainingOption;
             if (parse.GetValue(imageSize) is { } size) t.ImageSize = size;
             if (parse.GetValue(tta) is { } views) t.Tta = views;
+            if (parse.GetValue(backbone) is { } b) t.Backbone = b;
             PCamConfigLoader.Validate(c, parse.GetValue(config) ?? "command line");
             if (parse.GetValue(rows) < 1) throw new ArgumentException("--rows must be at least 1.");
+            var sw = Stopwatch.StartNew();
             var graph = FeaturizerGraph.Build(BackboneResolver.Resolve(t.Backbone), t.ToFeaturizerOptions());
+            log.Info($"Graph built in {sw.Elapsed.TotalSeconds:F1} s.");
+            foreach (var warning in graph.Warnings) log.Warning(warning);
             using var view = OpenData(parse.GetValue(data), parse.GetValue(split), parse.GetValue(cache), !parse.GetValue(noVerify), log);
             var n = (int)Math.Min(parse.GetValue(rows), view.Source.RowCount);
             if (n < 1) throw new PCamDataException($"{view.Source.Description}: the split has no rows to featurize.");
@@ -130,7 +177,7 @@ internal sealed class BenchCommand : ICommandFactory
             var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
             var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log: log.Info);
             var o = cli.Out;
-            o.WriteLine($"graph  {t.Backbone} at {t.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
+            o.WriteLine($"graph  {t.Backbone} at {graph.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
             o.WriteLine($"pcam batched featurizer   {r.FeaturizerRowsPerSecond,8:F1} rows/s  ({r.Rows} rows)");
             o.WriteLine($"bare InferenceSession.Run {r.BareSessionRowsPerSecond,8:F1} rows/s");
             o.WriteLine($"ratio featurizer/bare = {r.RatioToBare:F2} (goal >= 0.9)");

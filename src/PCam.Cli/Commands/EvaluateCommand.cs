@@ -33,6 +33,7 @@ internal sealed class EvaluateCommand : ICommandFactory
             });
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
+            using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
             if (parse.GetValue(maxRows) is { } n && n < (view.GetRowCount() ?? long.MaxValue)) view = view.Take(n);
             List<ScoredRow> rows;
             using (var task = log.StartTask($"Evaluate {s.FileToken()}", view.GetRowCount() ?? 0))

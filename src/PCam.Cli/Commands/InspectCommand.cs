@@ -17,6 +17,7 @@ internal sealed class InspectCommand : ICommandFactory
             var path = parse.GetValue(model)!;
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, path, out var input);
+            using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
             var o = cli.Out;
             o.WriteLine($"Model: {path} ({new FileInfo(path).Length / 1e6:F1} MB)");
             o.WriteLine("Input:");

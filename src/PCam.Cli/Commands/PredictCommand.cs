@@ -23,6 +23,7 @@ internal sealed class PredictCommand : ICommandFactory
             var items = Expand(parse.GetValue(inputs)!, parse.GetValue(cache)).ToList();
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
+            using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
             var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(loaded);
             var rows = new List<(string Id, PatchPrediction P)>();
             using (var task = log.StartTask("Predict", items.Count))

@@ -71,7 +71,7 @@ public static class PCamConfigLoader
 
         var t = c.TrainingOption!;
         if (string.IsNullOrWhiteSpace(t.Backbone)) Fail("TrainingOption.Backbone", "must name a backbone or a backbone JSON file.");
-        if (t.ImageSize is < 32 or > 1024) Fail("TrainingOption.ImageSize", $"must be between 32 and 1024 (got {t.ImageSize}).");
+        if (t.ImageSize != 0 && t.ImageSize is < 32 or > 1024) Fail("TrainingOption.ImageSize", $"must be 0 (the backbone's inputSize) or between 32 and 1024 (got {t.ImageSize}).");
         // The backbone is resolved now (a name, or a small JSON file: no ONNX is loaded), so a bad value is reported
         // before any data is decompressed.
         BackboneConfig? backbone = null;
@@ -81,7 +81,7 @@ public static class PCamConfigLoader
             Fail("TrainingOption.Backbone", $"(\"{t.Backbone}\"): {e.Message.ReplaceLineEndings(" ")}");
         }
         // The packaged CNTK ResNet18 pads its stride-2 convolutions for even maps only: 96, 128, 160, 192, 224, ...
-        if (backbone is { Name: "resnet18-imagenet" } && t.ImageSize % 32 != 0)
+        if (backbone is { Name: "resnet18-imagenet" } && t.ImageSize != 0 && t.ImageSize % 32 != 0)
             Fail("TrainingOption.ImageSize", $"must be a multiple of 32 for the backbone \"{backbone.Name}\" (got {t.ImageSize}; e.g. 96 or 192).");
         if (!Trainers.Contains(t.Trainer)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");
         if (t.BatchSize is < 1 or > 4096) Fail("TrainingOption.BatchSize", $"must be between 1 and 4096 (got {t.BatchSize}).");

@@ -19,7 +19,7 @@ public sealed class BatchFeaturizer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(graph);
         FeatureDimension = graph.FeatureDimension;
-        (_session, DeviceDescription) = CreateSession(graph.ModelBytes, device, threads);
+        (_session, DeviceDescription) = CreateSession(graph, device, threads);
     }
 
     /// <summary>What actually runs ("cpu", "cuda:0", or "cpu (CUDA unavailable: ...)").</summary>
@@ -28,7 +28,7 @@ public sealed class BatchFeaturizer : IDisposable
     /// <summary>Rows per ONNX Runtime call; bounds activation memory for large counts (TTA multiplies the batch by 8).</summary>
     public int MaxBatch { get; set; } = 64;
 
-    internal static SessionOptions CreateOptions(int? threads)
+    internal static SessionOptions CreateOptions(int? threads, string? externalFolder)
     {
         var options = new SessionOptions
         {
@@ -38,14 +38,17 @@ public sealed class BatchFeaturizer : IDisposable
         };
         // Between runs the caller decodes images and writes the cache; spinning pool threads would steal those cores.
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        ExternalData.Configure(options, externalFolder);
         return options;
     }
 
-    internal static (InferenceSession, string) CreateSession(byte[] model, ExecutionDevice device, int? threads)
+    internal static (InferenceSession, string) CreateSession(FeaturizerGraph graph, ExecutionDevice device, int? threads)
     {
+        var model = graph.ModelBytes;
+        var folder = graph.ExternalDataFolder;
         if (device.Cuda)
         {
-            var options = CreateOptions(threads);
+            var options = CreateOptions(threads, folder);
             try
             {
                 options.AppendExecutionProvider_CUDA(device.DeviceId);
@@ -55,11 +58,11 @@ public sealed class BatchFeaturizer : IDisposable
             {
                 // The CPU-only runtime package or a machine without a driver: keep working on the CPU and say so.
                 options.Dispose();
-                var cpu = CreateOptions(threads);
+                var cpu = CreateOptions(threads, folder);
                 return (new InferenceSession(model, cpu), $"cpu (CUDA unavailable: {FirstLine(e.Message)})");
             }
         }
-        return (new InferenceSession(model, CreateOptions(threads)), "cpu");
+        return (new InferenceSession(model, CreateOptions(threads, folder)), "cpu");
     }
 
     static string FirstLine(string s) { var i = s.IndexOf('\n'); return (i < 0 ? s : s[..i]).Trim(); }

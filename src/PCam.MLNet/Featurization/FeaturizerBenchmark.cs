@@ -41,7 +41,7 @@ public static class FeaturizerBenchmark
         using var featurizer = new BatchFeaturizer(graph, device, threads) { MaxBatch = batchSize };
         var features = new float[(long)count * graph.FeatureDimension];
         featurizer.Featurize(images, Math.Min(count, batchSize), features); // warm-up: allocations, kernels
-        var (session, _) = BatchFeaturizer.CreateSession(graph.ModelBytes, device, threads);
+        var (session, _) = BatchFeaturizer.CreateSession(graph, device, threads);
         using var bareSession = session;
         using var runOptions = new RunOptions();
         var bareOut = new float[(long)count * graph.FeatureDimension];

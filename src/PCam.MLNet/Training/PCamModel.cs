@@ -27,7 +27,12 @@ public sealed class PatchPrediction
 /// <summary>A model problem the user must fix (missing, truncated or foreign zip, wrong input schema).</summary>
 public sealed class PCamModelException(string message, Exception? inner = null) : PCamException(message, inner);
 
-/// <summary>Builds, saves and loads the self-contained model: ONNX featurizer (ApplyOnnxModel) + head + calibrator.</summary>
+/// <summary>
+/// Builds, saves and loads the model: ONNX featurizer (ApplyOnnxModel) + head + calibrator in one zip. A backbone
+/// whose weights are ONNX external data (needed above protobuf's 2 GB) keeps them out of the zip: the model is then
+/// the zip plus those weight files beside it, named in the zip's <see cref="ExternalData.ManifestEntry"/> with their
+/// size and SHA-256, which loading checks.
+/// </summary>
 public static class PCamModel
 {
     /// <summary>An empty view with the model's input schema (just the Image column).</summary>
@@ -36,6 +41,8 @@ public static class PCamModel
     /// <summary>The in-model featurizer: the same ONNX graph the batched featurizer ran, one row per call.</summary>
     public static ITransformer Featurizer(MLContext ml, FeaturizerGraph graph)
     {
+        if (graph.ExternalData.Count > 0)
+            throw new InvalidOperationException("A graph with external data is composed by ComposeAndSave (its weights must lie beside the model).");
         using var bytes = new MemoryStream(graph.ModelBytes, writable: false);
         return ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, bytes).Fit(InputView(ml));
     }
@@ -43,13 +50,45 @@ public static class PCamModel
     public static ITransformer Compose(MLContext ml, FeaturizerGraph graph, ITransformer head) =>
         new TransformerChain<ITransformer>(Featurizer(ml, graph), head);
 
+    /// <summary>
+    /// Composes featurizer + head and saves it to <paramref name="path"/>. With external data, the weight files are
+    /// first copied beside the zip (ExternalData.Stage) and the featurizer is loaded from a graph file there.
+    /// </summary>
+    public static ITransformer ComposeAndSave(MLContext ml, FeaturizerGraph graph, ITransformer head, string path)
+    {
+        if (graph.ExternalData.Count == 0)
+        {
+            var model = Compose(ml, graph, head);
+            Save(ml, model, path, graph.Fingerprint);
+            return model;
+        }
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        ExternalData.Stage(graph.ExternalData, dir);
+        // ORT finds the weights relative to the graph file, so the graph lies beside them while ML.NET reads it into the zip.
+        var graphFile = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.featurizer.onnx");
+        try
+        {
+            graph.Save(graphFile);
+            var featurizer = ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(ml));
+            var model = new TransformerChain<ITransformer>(featurizer, head);
+            Save(ml, model, path, graph.Fingerprint, ExternalData.ManifestJson(graph.ExternalData));
+            return model;
+        }
+        finally
+        {
+            if (File.Exists(graphFile)) File.Delete(graphFile);
+        }
+    }
+
+
     /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
     public const string ManifestEntry = "PCam/manifest.json";
 
     /// <summary>Saves through a temp file and rename, so a crash never leaves a half-written zip under the final name.
     /// A manifest entry records each entry's SHA-256 (and the featurizer graph's fingerprint) so that a truncated or
     /// altered entry is refused at load.</summary>
-    public static void Save(MLContext ml, ITransformer model, string path, string? featurizerFingerprint = null)
+    public static void Save(MLContext ml, ITransformer model, string path, string? featurizerFingerprint = null, string? externalDataManifest = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
@@ -57,6 +96,10 @@ public static class PCamModel
         try
         {
             ml.Model.Save(model, InputView(ml).Schema, tmp);
+            if (externalDataManifest is not null)
+                using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
+                using (var w = new StreamWriter(zip.CreateEntry(ExternalData.ManifestEntry).Open()))
+                    w.Write(externalDataManifest);
             AddManifest(tmp, featurizerFingerprint);
             FaultInjection.KillPoint("zip");
             File.Move(tmp, path, overwrite: true);
@@ -89,16 +132,25 @@ public static class PCamModel
     {
         if (!File.Exists(path)) throw new PCamModelException($"{path}: model file not found.");
         CheckEntries(path);
+        // External weights: check them (present, size, SHA-256) and let ML.NET write the graph it unpacks beside them,
+        // where ONNX Runtime resolves their relative location.
+        var sideFiles = ExternalData.Verify(path);
         ITransformer model;
         DataViewSchema? schema;
+        var tempPath = ml.TempFilePath;
         try
         {
+            if (sideFiles is not null) ml.TempFilePath = Path.GetDirectoryName(Path.GetFullPath(path))!;
             model = ml.Model.Load(path, out schema);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // ML.NET's loader reports a foreign or damaged zip with many exception types; the user needs one message.
             throw new PCamModelException($"{path}: not a loadable ML.NET model ({e.GetType().Name}: {FirstLine(e.Message)}).", e);
+        }
+        finally
+        {
+            ml.TempFilePath = tempPath;
         }
         if (model is null) throw new PCamModelException($"{path}: not a loadable ML.NET model (the zip holds no 'Model' entries).");
         // A zip without its 'Schema' entry loads with a null schema: without it the model's input is unknown.
@@ -155,6 +207,24 @@ public static class PCamModel
         if (zip.GetEntry(ManifestEntry) is not { } m) return null;
         using var s = m.Open();
         return JsonSerializer.Deserialize<Manifest>(s)?.FeaturizerFingerprint;
+    }
+
+
+    /// <summary>
+    /// Disposes every transformer of a loaded model on dispose: ONNX Runtime sessions, and the graph files ML.NET
+    /// unpacks into MLContext.TempFilePath (beside the zip for an external-data model).
+    /// </summary>
+    public static IDisposable Owner(ITransformer model) => new ModelOwner(model);
+
+    sealed class ModelOwner(ITransformer model) : IDisposable
+    {
+        public void Dispose() => Release(model);
+
+        static void Release(ITransformer t)
+        {
+            if (t is IEnumerable<ITransformer> chain) foreach (var inner in chain) Release(inner);
+            (t as IDisposable)?.Dispose();
+        }
     }
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();

@@ -77,6 +77,10 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         RequireBothClasses(valid, PCamData.HasSplit(dataDir, PCamSplit.Valid) ? "valid" : "valid (held out from train)", dataDir);
         if (test is not null && ClassCounts(test) is { Negative: 0 } or { Positive: 0 })
             log.Warning($"{dataDir}: split 'test' has {Describe(ClassCounts(test))}: AUC and other two-class metrics are undefined (written as null).");
+        foreach (var warning in graph.Warnings) log.Warning(warning);
+        if (graph.ExternalData.Count > 0)
+            log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
+                     $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();
@@ -116,8 +120,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         List<ScoredPatch>? testRows = null;
         if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, head.Model.Transform(testFeatures), "test");
 
-        var model = PCamModel.Compose(ml, graph, head.Model);
-        PCamModel.Save(ml, model, t.ModelPath, graph.Fingerprint);
+        var model = PCamModel.ComposeAndSave(ml, graph, head.Model, t.ModelPath);
         seconds["total"] = total.Elapsed.TotalSeconds;
         return new TrainingResult
         {

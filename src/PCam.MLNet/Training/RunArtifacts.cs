@@ -40,7 +40,7 @@ public static class RunArtifacts
             ["nllUnit"] = "nats",
             ["backbone"] = new JsonObject
             {
-                ["name"] = r.Backbone.Name, ["onnx"] = r.Backbone.OnnxPath, ["imageSize"] = config.TrainingOption.ImageSize,
+                ["name"] = r.Backbone.Name, ["onnx"] = r.Backbone.OnnxPath, ["imageSize"] = r.Graph.ImageSize,
                 ["tta"] = config.TrainingOption.Tta, ["ttaTrain"] = config.TrainingOption.Tta && config.TrainingOption.TtaTrain,
                 ["featureDimension"] = r.Graph.FeatureDimension, ["fingerprint"] = r.Graph.Fingerprint,
             },
@@ -68,7 +68,7 @@ public static class RunArtifacts
                 RunDetails =
                 [
                     $"Data: {r.DataDirectory}{(r.DemoData ? " (generated DEMO data, not PCam)" : "")}; rows train {r.Rows["train"]:N0}, valid {r.Rows["valid"]:N0}, test {r.Rows["test"]:N0}",
-                    $"Backbone: {r.Backbone.Name} at {config.TrainingOption.ImageSize}px{PCamTrainer.TtaText(config.TrainingOption)}, {r.Graph.FeatureDimension} features, {r.Device}",
+                    $"Backbone: {r.Backbone.Name} at {r.Graph.ImageSize}px{PCamTrainer.TtaText(config.TrainingOption)}, {r.Graph.FeatureDimension} features, {r.Device}",
                     $"Head: {r.Head.Best.Trainer} ({HeadTrainer.Describe(r.Head.Best.Parameters)}), Platt calibration on valid",
                     $"Time: {string.Join(", ", r.Seconds.Select(kv => $"{kv.Key} {kv.Value:F1} s"))}",
                 ],
@@ -107,7 +107,7 @@ public static class RunArtifacts
         ["TrainingOption"] = new JsonObject
         {
             ["Version"] = 0, ["Type"] = "ImageClassificationTrainingOption", ["LabelColumn"] = PatchSchema.LabelColumn,
-            ["Backbone"] = r.Backbone.Name, ["ImageSize"] = config.TrainingOption.ImageSize, ["Tta"] = config.TrainingOption.Tta, ["TtaTrain"] = config.TrainingOption.TtaTrain,
+            ["Backbone"] = r.Backbone.Name, ["ImageSize"] = r.Graph.ImageSize, ["Tta"] = config.TrainingOption.Tta, ["TtaTrain"] = config.TrainingOption.TtaTrain,
             ["Trainer"] = config.TrainingOption.Trainer, ["Seed"] = config.TrainingOption.Seed,
             ["ValidationOption"] = new JsonObject { ["Version"] = 0, ["Type"] = "ValidationSplitValidationOption", ["Split"] = "valid" },
         },

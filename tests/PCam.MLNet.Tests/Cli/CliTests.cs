@@ -69,7 +69,7 @@ public class CliTests(SampleModelFixture f)
     }
 
     [Theory]
-    [InlineData("--image-size", "0", "TrainingOption.ImageSize")]
+    [InlineData("--image-size", "8", "TrainingOption.ImageSize")]
     [InlineData("--trainer", "Perceptron", "TrainingOption.Trainer")]
     [InlineData("--device", "tpu", "Environment.Device")]
     [InlineData("--model", "out.bin", "TrainingOption.ModelPath")]

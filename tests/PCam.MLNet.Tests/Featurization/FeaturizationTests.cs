@@ -109,7 +109,7 @@ public sealed class BackboneConfigTests
     {
         var cfg = BackboneConfig.ResNet18();
         cfg.OnnxPath = "/nonexistent/dir/model.onnx";
-        var e = Assert.Throws<FileNotFoundException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
+        var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
         Assert.Contains("/nonexistent/dir/model.onnx", e.Message);
     }
 
@@ -119,7 +119,7 @@ public sealed class BackboneConfigTests
         var dir = TinyBackbones.TempDir();
         TinyBackbones.Tabular(Path.Combine(dir, "tab.onnx"));
         var cfg = new BackboneConfig { Name = "tab", OnnxPath = Path.Combine(dir, "tab.onnx") };
-        var e = Assert.Throws<InvalidDataException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
+        var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
         Assert.Contains("4-D NCHW float", e.Message);
         Assert.Contains("'x'", e.Message);
     }
@@ -130,7 +130,7 @@ public sealed class BackboneConfigTests
         var dir = TinyBackbones.TempDir();
         File.WriteAllText(Path.Combine(dir, "bad.onnx"), "this is not protobuf \u00ff\u00fe");
         var cfg = new BackboneConfig { Name = "bad", OnnxPath = Path.Combine(dir, "bad.onnx") };
-        Assert.Throws<InvalidDataException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
+        Assert.Contains(Path.Combine(dir, "bad.onnx"), Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions())).Message);
     }
 
     [Fact]
@@ -138,7 +138,7 @@ public sealed class BackboneConfigTests
     {
         var cfg = BackboneConfig.ResNet18();
         cfg.FeatureOutputs = ["no_such_tensor"];
-        var e = Assert.Throws<InvalidDataException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
+        var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
         Assert.Contains("no_such_tensor", e.Message);
     }
 
@@ -240,7 +240,7 @@ public sealed class ResNet18InputSizeTests
     public void Unsupported_input_size_gives_a_clear_error()
     {
         // 144 px leaves a 9x9 map before layer4, where the CNTK export's begin-only padding mismatches the shortcut.
-        var e = Assert.Throws<InvalidDataException>(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 144 }));
+        var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 144 }));
         Assert.Contains("144x144", e.Message);
     }
 }

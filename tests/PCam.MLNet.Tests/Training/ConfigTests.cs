@@ -35,7 +35,7 @@ public class ConfigTests : IDisposable
     }
 
     [Theory]
-    [InlineData("""{ "TrainingOption": { "ImageSize": 0 } }""", "TrainingOption.ImageSize")]
+    [InlineData("""{ "TrainingOption": { "ImageSize": 16 } }""", "TrainingOption.ImageSize")]
     [InlineData("""{ "TrainingOption": { "Trainer": "Perceptron" } }""", "TrainingOption.Trainer")]
     [InlineData("""{ "Environment": { "Device": "tpu" } }""", "Environment.Device")]
     [InlineData("""{ "Environment": { "Type": "Cloud" } }""", "Environment.Type")]
@@ -47,6 +47,15 @@ public class ConfigTests : IDisposable
     {
         var e = Assert.Throws<PCamConfigException>(() => PCamConfigLoader.Load(Write(json)));
         Assert.Contains(key, e.Message);
+    }
+
+    [Fact]
+    public void ImageSizeZeroMeansTheBackbonesInputSize()
+    {
+        var c = PCamConfigLoader.Load(Write("""{ "TrainingOption": { "ImageSize": 0 } }"""));
+        Assert.Equal(0, c.TrainingOption.ImageSize);
+        Assert.Equal(224, PCam.MLNet.Featurization.BackboneConfig.ResNet18().SideFor(c.TrainingOption.ImageSize));
+        Assert.Equal(96, PCam.MLNet.Featurization.BackboneConfig.ResNet18().SideFor(96));
     }
 
     [Fact]
