@@ -51,7 +51,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         // Backbone and image size first: a bad value is reported before any decompression or featurization.
         var (backbone, graph, trainGraph) = BuildGraphs(t);
         var device = PCamConfigLoader.ResolveDevice(config);
-        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
+        log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
 
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
