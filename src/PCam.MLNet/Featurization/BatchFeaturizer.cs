@@ -22,6 +22,16 @@ public sealed class BatchFeaturizer : IDisposable
         (_session, DeviceDescription) = CreateSession(graph.ModelBytes, device, threads);
     }
 
+    /// <summary>Runs an already composed featurizer graph (for example the one stored in a model zip): uint8 [N,96,96,3] "Image" in, float [N,D] "Features" out.</summary>
+    public BatchFeaturizer(byte[] modelBytes, ExecutionDevice device, int? threads = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelBytes);
+        (_session, DeviceDescription) = CreateSession(modelBytes, device, threads);
+        FeatureDimension = _session.OutputMetadata.TryGetValue(FeaturizerGraph.OutputName, out var output) && output.Dimensions is [_, > 0 and var d]
+            ? d
+            : throw new InvalidDataException($"The featurizer graph has no [N,D] '{FeaturizerGraph.OutputName}' output.");
+    }
+
     /// <summary>What actually runs ("cpu", "cuda:0", or "cpu (CUDA unavailable: ...)").</summary>
     public string DeviceDescription { get; }
     public int FeatureDimension { get; }
