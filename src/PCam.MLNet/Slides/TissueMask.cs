@@ -10,8 +10,8 @@ namespace PCam.MLNet.Slides;
 /// </summary>
 public sealed class TissueMask
 {
-    public const double MinSaturationThreshold = 0.05;
-    public const double MaxSaturationThreshold = 0.15;
+    public const double MinSaturationThreshold = 0.04;
+    public const double MaxSaturationThreshold = 0.10;
     /// <summary>Longest thumbnail side the factor aims for.</summary>
     public const int TargetSide = 4096;
 

@@ -76,12 +76,12 @@ public sealed class WindowDataView : IDataView
         {
             view._cancel.ThrowIfCancellationRequested();
             int n = Math.Min(view._batch, view._windows.Count - start);
-            view._slide.Evict(view._windows[start].Y);
             if (featuresActive)
             {
                 for (int i = 0; i < n; i++)
                 {
                     var (x, y) = view._windows[start + i];
+                    view._slide.Evict(y); // windows come sorted by y: tiles above this one are done with
                     view._slide.ReadRegion(x, y, PatchSchema.Width, PatchSchema.Height, _pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
                 }
                 view._featurizer.Featurize(_pixels, n, _features);

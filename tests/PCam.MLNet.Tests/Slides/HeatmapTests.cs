@@ -139,8 +139,9 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
                 Assert.Equal(float.IsNaN(pa), float.IsNaN(pb));
                 if (!float.IsNaN(pa)) Assert.True(Math.Abs(pa - pb) <= 1e-4, $"({i},{j}): PNG {pa}, TIFF {pb}");
             }
-        // Real patches are tissue: nearly all interior windows are scored, with the probability predict gives.
-        Assert.True(a.WindowsScored >= N * N - 3, $"only {a.WindowsScored} of {N * N} tissue windows scored");
+        // Most real patches are tissue (PCam also keeps some pale, fatty or near-blank patches, which the mask may skip):
+        // most interior windows are scored, each with the probability predict gives.
+        Assert.True(a.WindowsScored >= N * N * 2 / 3, $"only {a.WindowsScored} of {N * N} tissue windows scored: {string.Join(" ", Enumerable.Range(0, N * N).Select(k => a.Mask.Fraction((k % N + 1) * P, (k / N + 1) * P, P, P).ToString("F2")))}");
         for (int j = 0; j < N; j++)
             for (int i = 0; i < N; i++)
                 if (!float.IsNaN(At(a, i + 1, j + 1))) Assert.True(Math.Abs(At(a, i + 1, j + 1) - m.Predicted[j * N + i]) <= 1e-4);
