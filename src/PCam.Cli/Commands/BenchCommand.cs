@@ -18,6 +18,7 @@ internal sealed class BenchCommand : ICommandFactory
         var bench = new Command("bench", "Measure read and featurization throughput (prints ratios against the baselines).");
         bench.Subcommands.Add(Read(cli));
         bench.Subcommands.Add(Featurize(cli));
+        bench.Subcommands.Add(HeatmapBench.Create(cli));
         return bench;
     }
 
