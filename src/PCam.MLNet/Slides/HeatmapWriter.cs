@@ -127,7 +127,7 @@ public static class HeatmapWriter
             canvas.DrawLine(bx + bw, y, bx + bw + 4, y, ink);
             canvas.DrawText(v.ToString("0.00", Inv), bx + bw + 7, y + 4, font, ink);
         }
-        canvas.DrawText("P(tumour)", bx - 6, by - 6, font, ink);
+        canvas.DrawText("P(tumour)", bx - 24, by - 6, font, ink);
         using var image = surface.Snapshot();
         using var data = image.Encode(SKEncodedImageFormat.Png, 100) ?? throw new InvalidOperationException("PNG encoding failed.");
         return data.ToArray();

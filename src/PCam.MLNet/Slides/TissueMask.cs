@@ -66,7 +66,7 @@ public sealed class TissueMask
         while (Math.Max(level.Width, level.Height) / factor > TargetSide) factor *= 2;
         int tw = level.Width / factor, th = level.Height / factor;
         var rgb = new byte[tw * th * 3];
-        var saturation = new double[tw * th];
+        var saturation = new byte[tw * th]; // (max-min)/max in 1/255 steps
         var band = new byte[tw * factor * factor * 3];
         var sums = new long[tw * 3];
         for (int ty = 0; ty < th; ty++)
@@ -95,13 +95,14 @@ public sealed class TissueMask
                 byte r = (byte)((sums[tx * 3] + n / 2) / n), g = (byte)((sums[tx * 3 + 1] + n / 2) / n), b = (byte)((sums[tx * 3 + 2] + n / 2) / n);
                 rgb[o] = r; rgb[o + 1] = g; rgb[o + 2] = b;
                 int max = Math.Max(r, Math.Max(g, b)), min = Math.Min(r, Math.Min(g, b));
-                saturation[ty * tw + tx] = max == 0 ? 0 : (double)(max - min) / max;
+                saturation[ty * tw + tx] = max == 0 ? (byte)0 : (byte)((255 * (max - min) + max / 2) / max);
             }
         }
         slide.Evict(int.MaxValue);
         double threshold = Math.Clamp(Otsu(saturation), MinSaturationThreshold, MaxSaturationThreshold);
+        int cut = (int)Math.Ceiling(threshold * 255 - 1e-9);
         var tissue = new byte[tw * th];
-        for (int i = 0; i < tissue.Length; i++) tissue[i] = saturation[i] >= threshold ? (byte)1 : (byte)0;
+        for (int i = 0; i < tissue.Length; i++) tissue[i] = saturation[i] >= cut ? (byte)1 : (byte)0;
         return new TissueMask(factor, tw, th, rgb, tissue, threshold);
     }
 
@@ -111,17 +112,29 @@ public sealed class TissueMask
     /// <summary>Otsu's threshold of values in [0, 1] (256 bins): the cut that maximises the between-class variance.</summary>
     public static double Otsu(IReadOnlyList<double> values)
     {
-        const int Bins = 256;
-        var hist = new long[Bins];
-        foreach (var v in values) hist[Math.Clamp((int)(v * (Bins - 1) + 0.5), 0, Bins - 1)]++;
-        long total = values.Count;
+        var hist = new long[256];
+        foreach (var v in values) hist[Math.Clamp((int)(v * 255 + 0.5), 0, 255)]++;
+        return Otsu(hist);
+    }
+
+    /// <summary>Otsu's threshold of bytes (value/255), returned in [0, 1].</summary>
+    public static double Otsu(byte[] values)
+    {
+        var hist = new long[256];
+        foreach (var v in values) hist[v]++;
+        return Otsu(hist);
+    }
+
+    private static double Otsu(long[] hist)
+    {
+        long total = hist.Sum();
         if (total == 0) return 0;
         double sumAll = 0;
-        for (int i = 0; i < Bins; i++) sumAll += i * (double)hist[i];
+        for (int i = 0; i < 256; i++) sumAll += i * (double)hist[i];
         double sumB = 0, best = -1;
         long wB = 0;
         int cut = 0;
-        for (int i = 0; i < Bins; i++)
+        for (int i = 0; i < 256; i++)
         {
             wB += hist[i];
             if (wB == 0) continue;
@@ -132,6 +145,6 @@ public sealed class TissueMask
             double between = (double)wB * wF * (mB - mF) * (mB - mF);
             if (between > best) { best = between; cut = i; }
         }
-        return (cut + 0.5) / (Bins - 1);
+        return (cut + 0.5) / 255;
     }
 }

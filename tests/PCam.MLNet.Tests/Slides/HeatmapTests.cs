@@ -149,6 +149,26 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Assert.True(b.PeakCacheBytes < (long)Side * Side * 3, $"{b.PeakCacheBytes} bytes cached");
     }
 
+    [SkippableFact]
+    public void CancellingStopsScoringAndLeavesNoOutputs()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var m = Build();
+        var png = _dir["mosaic.png"];
+        WritePng(png, m.Rgb, Side, Side);
+        using var model = Model();
+        using var cancel = new CancellationTokenSource();
+        long seen = 0;
+        Assert.ThrowsAny<OperationCanceledException>(() => SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = 32, BatchSize = 8 },
+            (done, _) => { seen = done; if (done > 0) cancel.Cancel(); }, cancel: cancel.Token));
+        Assert.InRange(seen, 1, 8); // stopped after the first batch
+        // A finished result whose writing is cancelled leaves nothing either (temp files are removed).
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P });
+        var outDir = _dir["out"];
+        Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, outDir, f.ModelPath, 1, new CancellationToken(canceled: true)));
+        Assert.Empty(Directory.GetFiles(outDir));
+    }
+
     static bool Inside(JsonArray ring, double x, double y)
     {
         bool inside = false;
