@@ -256,6 +256,47 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Assert.InRange(TissueMask.Otsu(values), 0.02, 0.4);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void JpegTiledTiffIsReadTileByTileAsRgb(bool ycbcr)
+    {
+        // A smooth 640x384 image in 128 px JPEG tiles (RGB, or YCbCr as Camelyon16 and SVS slides store them).
+        const int W = 640, H = 384, T = 128;
+        var rgb = new byte[W * H * 3];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+            {
+                int i = (y * W + x) * 3;
+                rgb[i] = (byte)(120 + 100 * Math.Sin(x / 40.0)); rgb[i + 1] = (byte)(60 + y / 4); rgb[i + 2] = (byte)(200 - x / 8);
+            }
+        var path = _dir[$"jpeg-{ycbcr}.tif"];
+        using (var t = Tiff.Open(path, "w")!)
+        {
+            t.SetField(TiffTag.IMAGEWIDTH, W); t.SetField(TiffTag.IMAGELENGTH, H);
+            t.SetField(TiffTag.SAMPLESPERPIXEL, 3); t.SetField(TiffTag.BITSPERSAMPLE, 8);
+            t.SetField(TiffTag.PLANARCONFIG, PlanarConfig.CONTIG);
+            t.SetField(TiffTag.COMPRESSION, Compression.JPEG); t.SetField(TiffTag.JPEGQUALITY, 95);
+            t.SetField(TiffTag.PHOTOMETRIC, ycbcr ? Photometric.YCBCR : Photometric.RGB);
+            if (ycbcr) { t.SetField(TiffTag.YCBCRSUBSAMPLING, 2, 2); t.SetField(TiffTag.JPEGCOLORMODE, JpegColorMode.RGB); }
+            t.SetField(TiffTag.TILEWIDTH, T); t.SetField(TiffTag.TILELENGTH, T);
+            var tile = new byte[T * T * 3];
+            for (int y = 0; y < H; y += T)
+                for (int x = 0; x < W; x += T)
+                {
+                    TiledTiffWriter.CopyTile(rgb, W, H, x, y, tile, T);
+                    Assert.True(t.WriteEncodedTile(t.ComputeTile(x, y, 0, 0), tile, tile.Length) > 0);
+                }
+        }
+        using var slide = SlideImage.Open(path);
+        Assert.Contains("jpeg", slide.Description);
+        var back = new byte[W * H * 3];
+        slide.ReadRegion(0, 0, W, H, back);
+        double error = 0;
+        for (int i = 0; i < back.Length; i++) error += Math.Abs(back[i] - rgb[i]);
+        Assert.InRange(error / back.Length, 0, 4); // lossy, but the same picture in the same channel order
+    }
+
     // ---- bad inputs: one line, naming the file ---------------------------------------------------------------
 
     void AssertOneLineError(string path, string expected)
