@@ -47,13 +47,17 @@ internal sealed class HeatmapCommand : ICommandFactory
                 {
                     var clock = Stopwatch.StartNew();
                     HeatmapResult result;
+                    WindowProgress? bar = null;
+                    try
                     {
-                        IProgressTaskAdapter? bar = null;
                         result = SlideHeatmap.Run(windowModel, input, options, (done, total) =>
                         {
-                            bar ??= new IProgressTaskAdapter(log, Path.GetFileName(input), total);
+                            bar ??= new WindowProgress(log, Path.GetFileName(input), total);
                             bar.Advance(done);
-                        }, log.Info, cancel.Token);
+                        }, m => { if (m.StartsWith("warning: ", StringComparison.Ordinal)) log.Warning(m["warning: ".Length..]); else log.Info(m); }, cancel.Token);
+                    }
+                    finally
+                    {
                         bar?.Dispose();
                     }
                     var paths = HeatmapWriter.Write(result, outDir, modelPath, clock.Elapsed.TotalSeconds, cancel.Token);
@@ -73,7 +77,7 @@ internal sealed class HeatmapCommand : ICommandFactory
     }
 
     /// <summary>Turns (done, total) reports into a counted progress bar with windows/s and ETA.</summary>
-    private sealed class IProgressTaskAdapter(ConsoleLog log, string name, long total) : IDisposable
+    private sealed class WindowProgress(ConsoleLog log, string name, long total) : IDisposable
     {
         private readonly PCam.MLNet.Training.IProgressTask _task = log.StartTask(name, total, "windows");
         private long _done;

@@ -51,7 +51,7 @@ public sealed class TissueMask
     /// <summary>Fraction of the thumbnail pixels inside the level region [x, x+w) x [y, y+h) that are tissue.</summary>
     public double Fraction(int x, int y, int w, int h)
     {
-        int x0 = x / Factor, y0 = y / Factor;
+        int x0 = Math.Min(x / Factor, Width - 1), y0 = Math.Min(y / Factor, Height - 1);
         int x1 = Math.Min(Width, Math.Max(x0 + 1, (x + w) / Factor)), y1 = Math.Min(Height, Math.Max(y0 + 1, (y + h) / Factor));
         int W = Width + 1;
         int count = _integral[y1 * W + x1] - _integral[y0 * W + x1] - _integral[y1 * W + x0] + _integral[y0 * W + x0];
