@@ -297,6 +297,57 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Assert.InRange(error / back.Length, 0, 4); // lossy, but the same picture in the same channel order
     }
 
+    [Fact]
+    public void SubIfdPyramidLevelsAreFoundAndTheOneAtPCamResolutionIsTheDefault()
+    {
+        // OME-TIFF layout: level 0 in IFD 0 at 0.486 um/px, the 2x reduced level in its SubIFD at 0.972 um/px.
+        const int W = 512, H = 384, T = 128;
+        var rng = new Random(5);
+        var big = new byte[W * H * 3];
+        rng.NextBytes(big);
+        var half = new byte[W / 2 * (H / 2) * 3];
+        rng.NextBytes(half);
+        var path = _dir["ome.tif"];
+        using (var t = Tiff.Open(path, "w")!)
+        {
+            void Level(int w, int h, double mpp, byte[] rgb, bool sub)
+            {
+                t.SetField(TiffTag.IMAGEWIDTH, w); t.SetField(TiffTag.IMAGELENGTH, h);
+                t.SetField(TiffTag.SAMPLESPERPIXEL, 3); t.SetField(TiffTag.BITSPERSAMPLE, 8);
+                t.SetField(TiffTag.PHOTOMETRIC, Photometric.RGB); t.SetField(TiffTag.PLANARCONFIG, PlanarConfig.CONTIG);
+                t.SetField(TiffTag.COMPRESSION, Compression.ADOBE_DEFLATE);
+                t.SetField(TiffTag.TILEWIDTH, T); t.SetField(TiffTag.TILELENGTH, T);
+                t.SetField(TiffTag.RESOLUTIONUNIT, ResUnit.CENTIMETER);
+                t.SetField(TiffTag.XRESOLUTION, 1e4 / mpp); t.SetField(TiffTag.YRESOLUTION, 1e4 / mpp);
+                if (sub) t.SetField(TiffTag.SUBFILETYPE, FileType.REDUCEDIMAGE);
+                else t.SetField(TiffTag.SUBIFD, 1, new long[1]);
+                var tile = new byte[T * T * 3];
+                for (int y = 0; y < h; y += T)
+                    for (int x = 0; x < w; x += T)
+                    {
+                        TiledTiffWriter.CopyTile(rgb, w, h, x, y, tile, T);
+                        Assert.True(t.WriteEncodedTile(t.ComputeTile(x, y, 0, 0), tile, tile.Length) > 0);
+                    }
+                Assert.True(t.WriteDirectory());
+            }
+            Level(W, H, 0.486, big, sub: false);
+            Level(W / 2, H / 2, 0.972, half, sub: true);
+        }
+        using (var check = Tiff.Open(path, "r")!) Assert.Equal(1, check.NumberOfDirectories()); // the reduced level is only reachable as a SubIFD
+        using var slide = SlideImage.Open(path);
+        Assert.Equal(2, slide.Levels.Count);
+        Assert.Equal((W / 2, H / 2), (slide.Levels[1].Width, slide.Levels[1].Height));
+        Assert.Equal(1, slide.DefaultLevel());
+        slide.SelectLevel(1);
+        var back = new byte[half.Length];
+        slide.ReadRegion(0, 0, W / 2, H / 2, back);
+        Assert.Equal(half, back);
+        slide.SelectLevel(0);
+        var back0 = new byte[96 * 96 * 3];
+        slide.ReadRegion(200, 100, 96, 96, back0);
+        for (int r = 0; r < 96; r++) Assert.Equal(big.AsSpan(((100 + r) * W + 200) * 3, 96 * 3).ToArray(), back0.AsSpan(r * 96 * 3, 96 * 3).ToArray());
+    }
+
     // ---- bad inputs: one line, naming the file ---------------------------------------------------------------
 
     void AssertOneLineError(string path, string expected)
