@@ -38,7 +38,7 @@ public static class HeatmapWriter
             File.WriteAllBytes(temps[1], HeatmapPng(r));
             cancel.ThrowIfCancellationRequested();
             var (geo, tumourCells) = GeoJson(r);
-            File.WriteAllText(temps[2], geo.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(temps[2], geo.ToJsonString()); // compact: large slides have many vertices
             File.WriteAllText(temps[3], Summary(r, modelPath, tumourCells, totalSeconds).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             cancel.ThrowIfCancellationRequested();
             for (int i = 0; i < finals.Length; i++) File.Move(temps[i], finals[i], overwrite: true);
