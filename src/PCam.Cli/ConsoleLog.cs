@@ -16,7 +16,10 @@ internal sealed class ConsoleLog(TextWriter err, bool interactive, bool verbose)
 
     public void Warning(string message) { lock (this) { ClearLine(); err.WriteLine("warning: " + message); } }
 
-    public IProgressTask StartTask(string description, long total) => new Task(this, description, total);
+    public IProgressTask StartTask(string description, long total) => new Task(this, description, total, "rows");
+
+    /// <summary>A counted task whose rate is shown in <paramref name="unit"/>/s ("windows/s").</summary>
+    public IProgressTask StartTask(string description, long total, string unit) => new Task(this, description, total, unit);
 
     /// <summary>Redraws the one-line status (only on a terminal).</summary>
     public void Status(string line) { if (interactive) Draw(line); }
@@ -42,7 +45,7 @@ internal sealed class ConsoleLog(TextWriter err, bool interactive, bool verbose)
         }
     }
 
-    private sealed class Task(ConsoleLog log, string description, long total) : IProgressTask
+    private sealed class Task(ConsoleLog log, string description, long total, string unit) : IProgressTask
     {
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private long _done;
@@ -62,7 +65,7 @@ internal sealed class ConsoleLog(TextWriter err, bool interactive, bool verbose)
             var width = 28;
             var filled = total > 0 ? (int)(width * Math.Min(1, (double)_done / total)) : 0;
             log.Draw($"{description,-16} [{new string('#', filled)}{new string('-', width - filled)}] {pct,5:F1}%  " +
-                     $"{_done:N0}/{total:N0}  {rate:N0} rows/s  ETA {eta:hh\\:mm\\:ss}");
+                     $"{_done:N0}/{total:N0}  {rate:N0} {unit}/s  ETA {eta:hh\\:mm\\:ss}");
         }
 
         public void Dispose()

@@ -19,6 +19,7 @@ internal sealed class BenchCommand : ICommandFactory
         bench.Subcommands.Add(Read(cli));
         bench.Subcommands.Add(Featurize(cli));
         bench.Subcommands.Add(RandomVitCommand(cli));
+        bench.Subcommands.Add(HeatmapBench.Create(cli));
         return bench;
     }
 

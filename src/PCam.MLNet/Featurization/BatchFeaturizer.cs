@@ -22,6 +22,17 @@ public sealed class BatchFeaturizer : IDisposable
         (_session, DeviceDescription) = CreateSession(graph, device, threads);
     }
 
+    /// <summary>Runs an already composed featurizer graph (for example the one stored in a model zip): uint8 [N,96,96,3] "Image" in, float [N,D] "Features" out.</summary>
+    /// <param name="externalDataFolder">Where the graph's external weight files lie (for a model zip: its folder), or null.</param>
+    public BatchFeaturizer(byte[] modelBytes, ExecutionDevice device, int? threads = null, string? externalDataFolder = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelBytes);
+        (_session, DeviceDescription) = CreateSession(modelBytes, externalDataFolder, device, threads);
+        FeatureDimension = _session.OutputMetadata.TryGetValue(FeaturizerGraph.OutputName, out var output) && output.Dimensions is [_, > 0 and var d]
+            ? d
+            : throw new InvalidDataException($"The featurizer graph has no [N,D] '{FeaturizerGraph.OutputName}' output.");
+    }
+
     /// <summary>What actually runs ("cpu", "cuda:0", or "cpu (CUDA unavailable: ...)").</summary>
     public string DeviceDescription { get; }
     public int FeatureDimension { get; }
@@ -42,10 +53,11 @@ public sealed class BatchFeaturizer : IDisposable
         return options;
     }
 
-    internal static (InferenceSession, string) CreateSession(FeaturizerGraph graph, ExecutionDevice device, int? threads)
+    internal static (InferenceSession, string) CreateSession(FeaturizerGraph graph, ExecutionDevice device, int? threads) =>
+        CreateSession(graph.ModelBytes, graph.ExternalDataFolder, device, threads);
+
+    internal static (InferenceSession, string) CreateSession(byte[] model, string? folder, ExecutionDevice device, int? threads)
     {
-        var model = graph.ModelBytes;
-        var folder = graph.ExternalDataFolder;
         if (device.Cuda)
         {
             var options = CreateOptions(threads, folder);

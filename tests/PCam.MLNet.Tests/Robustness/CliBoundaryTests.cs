@@ -165,10 +165,30 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
             "--stock-rows", "0"), "camelyonpatch_level_2_split_test_");
 
     [Fact]
+    public void HeatmapOnAFileThatIsNotAnImageNamesTheFile()
+    {
+        var input = _dir["slide.tif"];
+        File.WriteAllText(input, "this is not a TIFF\n");
+        AssertOneErrorLine(Pcam("heatmap", "--model", f.ModelPath, input, "--output", _dir["maps"]), input);
+        Assert.False(Directory.Exists(_dir["maps"]) && Directory.EnumerateFiles(_dir["maps"]).Any(), "nothing is written for a bad input");
+    }
+
+    [Fact]
+    public void HeatmapWithAMissingModelNamesTheModel()
+    {
+        var model = _dir["absent.zip"];
+        AssertOneErrorLine(Pcam("heatmap", "--model", model, _dir["slide.png"], "--output", _dir["maps"]), "absent.zip");
+    }
+
+    [Fact]
+    public void BenchRandomVitWithAnUnknownPresetNamesIt() =>
+        AssertOneErrorLine(Pcam("bench", "random-vit", "--preset", "h99", "--out", _dir["vit"]), "h99");
+
+    [Fact]
     public void EveryCommandIsCovered()
     {
         // A new command must get a bad-input test above: this list is the one the tests cover.
-        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench" };
+        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap" };
         var help = Pcam("--help").Out;
         var commands = help[help.IndexOf("Commands:", StringComparison.Ordinal)..]
             .Split('\n').Skip(1).Select(l => l.Trim().Split(' ')[0]).Where(c => c.Length > 0).ToArray();

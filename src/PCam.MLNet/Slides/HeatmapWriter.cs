@@ -1,0 +1,247 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PCam.MLNet.Reporting;
+using SkiaSharp;
+
+namespace PCam.MLNet.Slides;
+
+/// <summary>The four outputs of one image, written to temp files in the output folder and renamed only when all four are complete.</summary>
+public static class HeatmapWriter
+{
+    public const string ClassName = "Tumor";
+    public static readonly int[] ClassColor = [200, 0, 0];
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    static readonly byte[] Stops = [49, 54, 149, 116, 173, 209, 255, 255, 191, 244, 109, 67, 165, 0, 38];
+
+    public sealed record Outputs(string TilesCsv, string HeatmapPng, string GeoJson, string SummaryJson);
+
+    public static Outputs PathsFor(string outputDir, string input)
+    {
+        var stem = Path.Combine(outputDir, Path.GetFileNameWithoutExtension(input));
+        return new Outputs(stem + ".tiles.csv", stem + ".heatmap.png", stem + ".geojson", stem + ".summary.json");
+    }
+
+    public static Outputs Write(HeatmapResult r, string outputDir, string modelPath, double totalSeconds, CancellationToken cancel = default)
+    {
+        Directory.CreateDirectory(outputDir);
+        var paths = PathsFor(outputDir, r.Input);
+        string[] finals = [paths.TilesCsv, paths.HeatmapPng, paths.GeoJson, paths.SummaryJson];
+        var temps = finals.Select(f => Path.Combine(outputDir, $".{Path.GetFileName(f)}.{Guid.NewGuid():N}.tmp")).ToArray();
+        try
+        {
+            WriteCsv(r, temps[0]);
+            cancel.ThrowIfCancellationRequested();
+            File.WriteAllBytes(temps[1], HeatmapPng(r));
+            cancel.ThrowIfCancellationRequested();
+            var (geo, tumourCells) = GeoJson(r);
+            File.WriteAllText(temps[2], geo.ToJsonString()); // compact: large slides have many vertices
+            File.WriteAllText(temps[3], Summary(r, modelPath, tumourCells, totalSeconds).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            cancel.ThrowIfCancellationRequested();
+            for (int i = 0; i < finals.Length; i++) File.Move(temps[i], finals[i], overwrite: true);
+        }
+        finally
+        {
+            foreach (var t in temps) if (File.Exists(t)) File.Delete(t);
+        }
+        return paths;
+    }
+
+    /// <summary>x,y,size,level,probability per scored window (x, y = top-left in the level's pixels), row-major.</summary>
+    private static void WriteCsv(HeatmapResult r, string path)
+    {
+        using var w = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16);
+        w.WriteLine("x,y,size,level,probability");
+        for (int j = 0; j < r.GridHeight; j++)
+            for (int i = 0; i < r.GridWidth; i++)
+            {
+                var p = r.Probability[(long)j * r.GridWidth + i];
+                if (float.IsNaN(p)) continue;
+                w.WriteLine(string.Create(Inv, $"{i * r.Stride},{j * r.Stride},{SlideHeatmap.Window},{r.Level.Index},{p:F6}"));
+            }
+    }
+
+    /// <summary>Blue (0) to yellow (0.5) to red (1), ColorBrewer RdYlBu reversed.</summary>
+    public static SKColor Colour(double p, byte alpha = 255)
+    {
+        double t = Math.Clamp(p, 0, 1) * 4;
+        int k = Math.Min(3, (int)t);
+        double f = t - k;
+        byte C(int c) => (byte)Math.Round(Stops[k * 3 + c] * (1 - f) + Stops[(k + 1) * 3 + c] * f);
+        return new SKColor(C(0), C(1), C(2), alpha);
+    }
+
+    /// <summary>The thumbnail with each scored window's centre stride x stride cell coloured by probability, and a colour bar.</summary>
+    public static byte[] HeatmapPng(HeatmapResult r)
+    {
+        var mask = r.Mask;
+        const int MaxSide = 1024, Bar = 110, Margin = 10;
+        double scale = Math.Min(1.0, (double)MaxSide / Math.Max(mask.Width, mask.Height));
+        int dw = Math.Max(1, (int)Math.Round(mask.Width * scale)), dh = Math.Max(1, (int)Math.Round(mask.Height * scale));
+        int width = dw + Bar + 2 * Margin, height = Math.Max(dh, 220) + 2 * Margin;
+
+        using var thumb = Bitmap(mask.Width, mask.Height, (px, i) =>
+        {
+            px[i * 4] = mask.Rgb[i * 3]; px[i * 4 + 1] = mask.Rgb[i * 3 + 1]; px[i * 4 + 2] = mask.Rgb[i * 3 + 2]; px[i * 4 + 3] = 255;
+        });
+        using var overlay = Bitmap(r.GridWidth, r.GridHeight, (px, i) =>
+        {
+            var p = r.Probability[i];
+            var c = float.IsNaN(p) ? SKColors.Transparent : Colour(p, 170);
+            px[i * 4] = c.Red; px[i * 4 + 1] = c.Green; px[i * 4 + 2] = c.Blue; px[i * 4 + 3] = c.Alpha;
+        });
+        using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul))
+            ?? throw new InvalidOperationException("Could not create a Skia surface.");
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        canvas.DrawBitmap(thumb, new SKRect(Margin, Margin, Margin + dw, Margin + dh));
+        // Level pixel -> display pixel; cell (i, j) covers the window's centre stride x stride square.
+        double k = (double)dw / (mask.Width * mask.Factor);
+        double offset = SlideHeatmap.Window / 2.0 - r.Stride / 2.0;
+        canvas.Save();
+        canvas.ClipRect(new SKRect(Margin, Margin, Margin + dw, Margin + dh));
+        canvas.DrawBitmap(overlay, new SKRect(
+            (float)(Margin + k * offset), (float)(Margin + k * offset),
+            (float)(Margin + k * (offset + r.GridWidth * r.Stride)), (float)(Margin + k * (offset + r.GridHeight * r.Stride))));
+        canvas.Restore();
+
+        // Colour bar: 1 at the top, 0 at the bottom.
+        float bx = Margin + dw + 20, by = Margin + 20, bh = Math.Max(dh, 220) - 40, bw = 18;
+        using var fill = new SKPaint { IsAntialias = false };
+        for (int y = 0; y < (int)bh; y++)
+        {
+            fill.Color = Colour(1 - y / (bh - 1));
+            canvas.DrawRect(new SKRect(bx, by + y, bx + bw, by + y + 1), fill);
+        }
+        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        using var frame = new SKPaint { Color = SKColors.Black, IsStroke = true, StrokeWidth = 1 };
+        canvas.DrawRect(new SKRect(bx, by, bx + bw, by + bh), frame);
+        var typeface = ReportFonts.Typeface;
+        using var font = typeface is null ? new SKFont { Size = 12 } : new SKFont(typeface, 12);
+        foreach (var v in new[] { 0.0, 0.25, 0.5, 0.75, 1.0 })
+        {
+            float y = by + (float)((1 - v) * bh);
+            canvas.DrawLine(bx + bw, y, bx + bw + 4, y, ink);
+            canvas.DrawText(v.ToString("0.00", Inv), bx + bw + 7, y + 4, font, ink);
+        }
+        canvas.DrawText("P(tumour)", bx - 24, by - 6, font, ink);
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100) ?? throw new InvalidOperationException("PNG encoding failed.");
+        return data.ToArray();
+    }
+
+    private static SKBitmap Bitmap(int w, int h, Action<byte[], int> pixel)
+    {
+        var bytes = new byte[w * h * 4];
+        for (int i = 0; i < w * h; i++) pixel(bytes, i);
+        var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        Marshal.Copy(bytes, 0, bmp.GetPixels(), bytes.Length);
+        return bmp;
+    }
+
+    /// <summary>
+    /// Connected regions (4-connectivity) of windows at or above the threshold, each cell being the window's centre
+    /// stride x stride square, as QuPath annotation features (QuPath 0.4+ GeoJSON: properties.objectType "annotation",
+    /// classification {name, color}, measurements as a name-to-number map) in level-0 pixel coordinates.
+    /// </summary>
+    public static (JsonObject Geo, long TumourCells) GeoJson(HeatmapResult r)
+    {
+        var marked = r.Probability.Select(p => !float.IsNaN(p) && p >= r.Options.Threshold).ToArray();
+        var regions = RegionPolygons.Trace(marked, r.GridWidth, r.GridHeight);
+        double offset = SlideHeatmap.Window / 2.0 - r.Stride / 2.0;
+        var features = new JsonArray();
+        long tumourCells = 0;
+        var stem = Path.GetFileNameWithoutExtension(r.Input);
+        for (int n = 0; n < regions.Count; n++)
+        {
+            var region = regions[n];
+            tumourCells += region.Cells.Count;
+            JsonArray Ring(List<(int X, int Y)> ring) => new(ring.Select(c => (JsonNode)new JsonArray(
+                Round((offset + c.X * r.Stride) * r.Level.DownsampleX), Round((offset + c.Y * r.Stride) * r.Level.DownsampleY))).ToArray());
+            var coordinates = new JsonArray(Ring(region.Outer));
+            foreach (var hole in region.Holes) coordinates.Add(Ring(hole));
+            var probs = region.Cells.Select(c => (double)r.Probability[c]).ToList();
+            var measurements = new JsonObject
+            {
+                ["Max probability"] = Math.Round(probs.Max(), 6),
+                ["Mean probability"] = Math.Round(probs.Average(), 6),
+                ["Windows"] = probs.Count,
+            };
+            if (AreaMm2(r, probs.Count) is { } area) measurements["Area mm^2"] = Math.Round(area, 6);
+            features.Add(new JsonObject
+            {
+                ["type"] = "Feature",
+                ["id"] = StableId($"{stem}:{n}"),
+                ["geometry"] = new JsonObject { ["type"] = "Polygon", ["coordinates"] = coordinates },
+                ["properties"] = new JsonObject
+                {
+                    ["objectType"] = "annotation",
+                    ["name"] = $"Tumor region {n + 1}",
+                    ["classification"] = new JsonObject { ["name"] = ClassName, ["color"] = new JsonArray(ClassColor.Select(c => (JsonNode)c).ToArray()) },
+                    ["measurements"] = measurements,
+                },
+            });
+        }
+        return (new JsonObject { ["type"] = "FeatureCollection", ["features"] = features }, tumourCells);
+    }
+
+    private static double Round(double v) => Math.Round(v, 2);
+
+    /// <summary>A UUID-shaped id derived from the name, so reruns write identical files (QuPath reads ids as UUIDs).</summary>
+    private static string StableId(string name)
+    {
+        var h = MD5.HashData(Encoding.UTF8.GetBytes(name));
+        h[6] = (byte)((h[6] & 0x0F) | 0x30); // version 3 (name-based, MD5)
+        h[8] = (byte)((h[8] & 0x3F) | 0x80);
+        var hex = Convert.ToHexString(h).ToLowerInvariant();
+        return $"{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..]}";
+    }
+
+    /// <summary>Area of <paramref name="cells"/> stride x stride cells in mm^2 when the level's pixel size is known.</summary>
+    public static double? AreaMm2(HeatmapResult r, long cells) =>
+        r.Level.MicronsPerPixel is { } mpp ? cells * (r.Stride * mpp / 1000.0) * (r.Stride * mpp / 1000.0) : null;
+
+    public static JsonObject Summary(HeatmapResult r, string modelPath, long tumourCells, double totalSeconds)
+    {
+        var scored = r.Probability.Where(p => !float.IsNaN(p)).ToArray();
+        var o = r.Options;
+        return new JsonObject
+        {
+            ["input"] = r.Input,
+            ["reader"] = r.Description,
+            ["level"] = r.Level.Index,
+            ["levels"] = new JsonArray(r.Levels.Select(l => (JsonNode)new JsonObject
+            {
+                ["width"] = l.Width, ["height"] = l.Height, ["micronsPerPixel"] = l.MicronsPerPixel is { } m ? Math.Round(m, 6) : null,
+            }).ToArray()),
+            ["width"] = r.Level.Width,
+            ["height"] = r.Level.Height,
+            ["micronsPerPixel"] = r.Level.MicronsPerPixel is { } mpp ? Math.Round(mpp, 6) : null,
+            ["windowsTotal"] = r.WindowsTotal,
+            ["windowsScored"] = scored.Length,
+            ["windowsSkipped"] = r.WindowsTotal - scored.Length,
+            ["maxProbability"] = scored.Length > 0 ? Math.Round(scored.Max(), 6) : null,
+            ["meanProbability"] = scored.Length > 0 ? Math.Round(scored.Average(p => (double)p), 6) : null,
+            ["windowsAtOrAboveThreshold"] = tumourCells,
+            ["tumourAreaMm2"] = AreaMm2(r, tumourCells) is { } a ? Math.Round(a, 6) : null,
+            ["tissueFraction"] = Math.Round(r.Mask.TissueFraction, 6),
+            ["saturationThreshold"] = Math.Round(r.Mask.SaturationThreshold, 6),
+            ["thumbnailFactor"] = r.Mask.Factor,
+            ["seconds"] = new JsonObject
+            {
+                ["total"] = Math.Round(totalSeconds, 3), ["tissueMask"] = Math.Round(r.MaskSeconds, 3), ["scoring"] = Math.Round(r.ScoringSeconds, 3),
+            },
+            ["windowsPerSecond"] = Math.Round(r.WindowsPerSecond, 2),
+            ["peakTileCacheBytes"] = r.PeakCacheBytes,
+            ["model"] = Path.GetFullPath(modelPath),
+            ["settings"] = new JsonObject
+            {
+                ["window"] = SlideHeatmap.Window, ["stride"] = o.Stride, ["threshold"] = o.Threshold, ["batchSize"] = o.BatchSize,
+                ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction, ["levelRequested"] = o.Level,
+            },
+        };
+    }
+}

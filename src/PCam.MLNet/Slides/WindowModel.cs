@@ -1,0 +1,69 @@
+using System.IO.Compression;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Onnx;
+using PCam.MLNet.Featurization;
+using PCam.MLNet.Training;
+
+namespace PCam.MLNet.Slides;
+
+/// <summary>
+/// A model zip split into its two stages so windows can be scored in batches: the zip's own ONNX featurizer graph
+/// (the bytes ML.NET stored for its ApplyOnnxModel transform, run here with ONNX Runtime on batches of windows) and
+/// the zip's head (every transform after the featurizer: normaliser, trainer, calibrator), applied by ML.NET to the
+/// batched features. The composition is the model `pcam predict` runs, one row at a time.
+/// </summary>
+public sealed class WindowModel : IDisposable
+{
+    /// <summary>Where ML.NET's OnnxTransformer keeps the ONNX bytes in a saved TransformerChain (int32 length, then bytes).</summary>
+    public const string OnnxEntry = "TransformerChain/Transform_000/OnnxModel";
+
+    private WindowModel(string path, MLContext ml, ITransformer head, BatchFeaturizer featurizer)
+    {
+        Path = path;
+        Context = ml;
+        Head = head;
+        Featurizer = featurizer;
+    }
+
+    public string Path { get; }
+    public MLContext Context { get; }
+    public ITransformer Head { get; }
+    public BatchFeaturizer Featurizer { get; }
+    public int FeatureDimension => Featurizer.FeatureDimension;
+
+    public static WindowModel Load(string path, ExecutionDevice device, int? threads = null, int batchSize = 64)
+    {
+        var ml = new MLContext(seed: 1);
+        var loaded = PCamModel.Load(ml, path, out _);
+        if (loaded is not TransformerChain<ITransformer> chain || chain.FirstOrDefault() is not OnnxTransformer)
+            throw new PCamModelException($"{path}: the model is not an ONNX featurizer followed by a head (was it written by `pcam train`?).");
+        var head = new TransformerChain<ITransformer>(chain.Skip(1).ToArray());
+        var onnx = ReadOnnx(path);
+        // A model with external backbone weights keeps them beside the zip (PCamModel.Load has checked them).
+        var weightsFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        var featurizer = new BatchFeaturizer(onnx, device, threads, weightsFolder) { MaxBatch = Math.Max(1, batchSize) };
+        return new WindowModel(path, ml, head, featurizer);
+    }
+
+    private static byte[] ReadOnnx(string path)
+    {
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            var entry = zip.GetEntry(OnnxEntry) ?? throw new PCamModelException($"{path}: no {OnnxEntry} entry (not a `pcam train` model zip).");
+            using var s = entry.Open();
+            using var reader = new BinaryReader(s);
+            int length = reader.ReadInt32();
+            var bytes = reader.ReadBytes(length);
+            if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the {OnnxEntry} entry is truncated.");
+            return bytes;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw new PCamModelException($"{path}: cannot read the featurizer from the model zip ({e.Message}).", e);
+        }
+    }
+
+    public void Dispose() => Featurizer.Dispose();
+}
