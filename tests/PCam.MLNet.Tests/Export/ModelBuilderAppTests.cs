@@ -160,6 +160,27 @@ public class ModelBuilderAppTests(SampleModelFixture f)
     }
 
     [SkippableFact]
+    public void ExportProblemsAreOneClearErrorAndWriteNothing()
+    {
+        Skip.If(f.Result is null, SharedSample.Missing);
+        using var tmp = new TempDir();
+        var lone = tmp["lone.zip"];
+        File.Copy(f.ModelPath, lone);
+        var (code, _, err) = Pcam("export", "--model", lone, "--output", tmp["out"]);
+        Assert.Equal(1, code);
+        Assert.Equal($"error: {Path.Combine(tmp.Path, "lone.metrics.json")}: not found; the export needs the metrics and config `pcam train` writes beside {lone}.", err.Trim());
+        Assert.False(Directory.Exists(tmp["out"]) && Directory.EnumerateFileSystemEntries(tmp["out"]).Any());
+
+        (code, _, err) = Pcam("export", "--model", f.ModelPath, "--name", "My-Model", "--output", tmp["out"]);
+        Assert.Equal(1, code);
+        Assert.Contains("--name 'My-Model': not a C# identifier", err);
+
+        (code, _, err) = Pcam("export", "--model", tmp["missing.zip"], "--output", tmp["out"]);
+        Assert.Equal(1, code);
+        Assert.Contains("missing.zip", err); // PCamModel.Load's message names the file
+    }
+
+    [SkippableFact]
     public void PngAndBmpOfTheSamePixelsAgreeAndNonImagesFailClearly()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
