@@ -18,6 +18,12 @@ public static class MbConfig
 {
     public const string MetricName = "MicroAccuracy";
 
+    /// <summary>Indented, and `=>`, `>=` and quotes written as they are (as Model Builder writes its files), not \u-escaped.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
     /// <param name="folderPath">The image folder (or data folder) the model was trained from.</param>
     /// <param name="environmentType">LocalCPU or LocalGPU.</param>
     /// <param name="pipeline">The estimators in order; the one at <paramref name="trainerStage"/> takes each trial's parameters.</param>

@@ -51,7 +51,7 @@ public static class ModelBuilderExporter
         var difference = SelfCheck(ml, zip, mlnet);
 
         var mbconfig = MbConfigJson(metrics, config, mlnet);
-        RunArtifacts.WriteAtomically(stem + ".mbconfig", mbconfig.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        RunArtifacts.WriteAtomically(stem + ".mbconfig", mbconfig.ToJsonString(MbConfig.JsonOptions));
         RunArtifacts.WriteAtomically(stem + ".config.json", File.ReadAllText(configPath).TrimEnd());
         RunArtifacts.WriteAtomically(stem + ".metrics.json", File.ReadAllText(metricsPath).TrimEnd());
         RunArtifacts.WriteAtomically(stem + ".consumption.cs", ConsumptionCode.Generate(ns, name).TrimEnd());

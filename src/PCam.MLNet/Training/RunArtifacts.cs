@@ -58,7 +58,7 @@ public static class RunArtifacts
         if (r.Test is not null) metrics["test"] = MetricsJson(r.Test);
         WriteAtomically(MetricsPath(r.ModelPath), metrics.ToJsonString(Indented));
         WriteAtomically(ConfigPath(r.ModelPath), JsonSerializer.Serialize(config, PCamConfig.JsonOptions));
-        WriteAtomically(MbConfigPath(r.ModelPath), MbConfig(r, config).ToJsonString(Indented));
+        WriteAtomically(MbConfigPath(r.ModelPath), MbConfig(r, config).ToJsonString(Export.MbConfig.JsonOptions));
 
         if (r.Test is not null && r.TestRows is not null && readTestPatch is not null)
         {
