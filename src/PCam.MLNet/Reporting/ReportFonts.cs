@@ -23,7 +23,7 @@ internal static class ReportFonts
 
     public static bool Available => Typeface is not null;
 
-    /// <summary>Resolves the font once and points ScottPlot at it.</summary>
+    /// <summary>Resolves the font once (OxyPlot charts get its family name).</summary>
     public static void Ensure()
     {
         lock (Gate)
@@ -66,11 +66,12 @@ internal static class ReportFonts
     {
         typeface = tf;
         family = name;
-        // ScottPlot resolves fonts by name; register the file so its plots can find the same face.
-        if (file is not null) ScottPlot.Fonts.AddFontFile(name, file);
+        // OxyPlot resolves fonts by family name through Skia's font manager; a face found only as a file (no
+        // fontconfig) reaches our own Skia drawings but not the OxyPlot charts, which then use Skia's default face.
+        _ = file;
     }
 
-    /// <summary>The font family name to give ScottPlot plots (per plot, so other ScottPlot users keep their default).</summary>
+    /// <summary>The font family name given to the OxyPlot charts.</summary>
     public static string? Family { get { Ensure(); return family; } }
 
     static bool HasGlyphs(SKTypeface? tf) => tf is not null && tf.GlyphCount > 0 && tf.ContainsGlyph('A');

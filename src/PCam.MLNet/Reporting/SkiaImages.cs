@@ -32,6 +32,14 @@ internal static class SkiaImages
         return tf is null ? new SKFont { Size = size } : new SKFont(tf, size) { Embolden = bold, Subpixel = true, Edging = SKFontEdging.Antialias };
     }
 
+    /// <summary>Text anchored left, centre or right at (x, baseline y); SkiaSharp 2.88 has no aligned SKFont overload.</summary>
+    static void DrawText(SKCanvas c, string text, float x, float y, SKTextAlign align, SKFont font, SKPaint paint)
+    {
+        using var measure = new SKPaint { Typeface = font.Typeface, TextSize = font.Size, FakeBoldText = font.Embolden };
+        var width = align == SKTextAlign.Left ? 0 : measure.MeasureText(text);
+        c.DrawText(text, align switch { SKTextAlign.Center => x - width / 2, SKTextAlign.Right => x - width, _ => x }, y, font, paint);
+    }
+
     // ---- Confusion matrix --------------------------------------------------------------------------------------
 
     /// <summary>2x2 heatmap: rows actual, columns predicted; colour and percentage are normalised per actual class.</summary>
@@ -49,7 +57,7 @@ internal static class SkiaImages
         using var big = Font(24, bold: true);
         using var small = Font(14);
 
-        c.DrawText($"Confusion matrix - {m.Split} (n={m.Rows})", w / 2f, 36, SKTextAlign.Center, title, text);
+        DrawText(c, $"Confusion matrix - {m.Split} (n={m.Rows})", w / 2f, 36, SKTextAlign.Center, title, text);
 
         for (var r = 0; r < 2; r++)
         {
@@ -63,21 +71,21 @@ internal static class SkiaImages
                 using (var border = new SKPaint { Color = SKColors.White, Style = SKPaintStyle.Stroke, StrokeWidth = 2 })
                     c.DrawRect(rect, border);
                 using var ink = new SKPaint { Color = frac > 0.5 ? SKColors.White : SKColors.Black, IsAntialias = true };
-                c.DrawText(counts[r, col].ToString("N0", Inv), rect.MidX, rect.MidY, SKTextAlign.Center, big, ink);
+                DrawText(c, counts[r, col].ToString("N0", Inv), rect.MidX, rect.MidY, SKTextAlign.Center, big, ink);
                 var pct = rowTotal == 0 ? "n/a" : (100 * frac).ToString("0.0", Inv) + "%";
-                c.DrawText($"{pct} of row", rect.MidX, rect.MidY + 26, SKTextAlign.Center, small, ink);
-                c.DrawText(CellName(r, col), rect.MidX, rect.Top + 22, SKTextAlign.Center, small, ink);
+                DrawText(c, $"{pct} of row", rect.MidX, rect.MidY + 26, SKTextAlign.Center, small, ink);
+                DrawText(c, CellName(r, col), rect.MidX, rect.Top + 22, SKTextAlign.Center, small, ink);
             }
             // Row (actual class) tick labels, right-aligned against the matrix.
-            c.DrawText(ClassNames[r], left - 10, top + r * cell + cell / 2 + 5, SKTextAlign.Right, label, text);
+            DrawText(c, ClassNames[r], left - 10, top + r * cell + cell / 2 + 5, SKTextAlign.Right, label, text);
         }
         for (var col = 0; col < 2; col++)
-            c.DrawText(ClassNames[col], left + col * cell + cell / 2, top + 2 * cell + 24, SKTextAlign.Center, label, text);
+            DrawText(c, ClassNames[col], left + col * cell + cell / 2, top + 2 * cell + 24, SKTextAlign.Center, label, text);
 
-        c.DrawText("Predicted", left + cell, top + 2 * cell + 52, SKTextAlign.Center, title, text);
+        DrawText(c, "Predicted", left + cell, top + 2 * cell + 52, SKTextAlign.Center, title, text);
         c.Save();
         c.RotateDegrees(-90, 40, top + cell);
-        c.DrawText("Actual", 40, top + cell + 6, SKTextAlign.Center, title, text);
+        DrawText(c, "Actual", 40, top + cell + 6, SKTextAlign.Center, title, text);
         c.Restore();
         return EncodePng(surface);
     }
@@ -132,15 +140,16 @@ internal static class SkiaImages
             float y = ReportWriter.GalleryPadding + i / ReportWriter.GalleryColumns * (ReportWriter.GalleryTileSize + ReportWriter.GalleryCaptionHeight + ReportWriter.GalleryPadding);
             var dest = SKRect.Create(x, y, ReportWriter.GalleryTileSize, ReportWriter.GalleryTileSize);
             // Nearest neighbour: show the real pixels, not an interpolated blur.
-            c.DrawImage(image, dest, new SKSamplingOptions(SKFilterMode.Nearest));
+            using (var nearest = new SKPaint { FilterQuality = SKFilterQuality.None, IsAntialias = false })
+                c.DrawImage(image, dest, nearest);
             c.DrawRect(SKRect.Inflate(dest, 1, 1), frame);
             // The label depends only on the centre 32x32 pixels; outline just outside them so none are hidden.
             var o = (side - 32) / 2f * scale;
             c.DrawRect(new SKRect(x + o - 1, y + o - 1, x + o + 32 * scale + 1, y + o + 32 * scale + 1), centre);
 
             var baseY = y + ReportWriter.GalleryTileSize + 16;
-            c.DrawText($"#{p.Index.ToString(Inv)}", x + 2, baseY, SKTextAlign.Left, font, ink);
-            c.DrawText($"p(tumour) = {p.Probability.ToString("0.0000", Inv)}", x + 2, baseY + 16, SKTextAlign.Left, font, ink);
+            DrawText(c, $"#{p.Index.ToString(Inv)}", x + 2, baseY, SKTextAlign.Left, font, ink);
+            DrawText(c, $"p(tumour) = {p.Probability.ToString("0.0000", Inv)}", x + 2, baseY + 16, SKTextAlign.Left, font, ink);
         }
         return EncodePng(surface);
     }

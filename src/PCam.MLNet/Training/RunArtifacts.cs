@@ -58,7 +58,7 @@ public static class RunArtifacts
         if (r.Test is not null) metrics["test"] = MetricsJson(r.Test);
         WriteAtomically(MetricsPath(r.ModelPath), metrics.ToJsonString(Indented));
         WriteAtomically(ConfigPath(r.ModelPath), JsonSerializer.Serialize(config, PCamConfig.JsonOptions));
-        WriteAtomically(MbConfigPath(r.ModelPath), MbConfig(r, config).ToJsonString(Indented));
+        WriteAtomically(MbConfigPath(r.ModelPath), MbConfig(r, config).ToJsonString(Export.MbConfig.JsonOptions));
 
         if (r.Test is not null && r.TestRows is not null && readTestPatch is not null)
         {
@@ -76,42 +76,19 @@ public static class RunArtifacts
         }
     }
 
-    /// <summary>Model Builder's TrainingConfig v5 shape, describing this run so ML.NET users recognise it.</summary>
-    public static JsonObject MbConfig(TrainingResult r, PCamConfig config) => new()
+    /// <summary>
+    /// The run as Model Builder's TrainingConfig v5 (see <see cref="Export.MbConfig"/>): one trial per head candidate,
+    /// scored by validation accuracy (MicroAccuracy), pipeline from the zip's Image column on.
+    /// </summary>
+    public static JsonObject MbConfig(TrainingResult r, PCamConfig config)
     {
-        ["Scenario"] = "ImageClassification",
-        ["DataSource"] = new JsonObject
-        {
-            ["Version"] = 3, ["Type"] = "Folder", ["FolderPath"] = Path.GetFullPath(r.DataDirectory),
-            ["Format"] = PCamData.Detect(r.DataDirectory).ToString(),
-        },
-        ["Environment"] = new JsonObject
-        {
-            ["Version"] = 1, ["Type"] = config.Environment.Type, ["Device"] = r.Device,
-        },
-        ["RunHistory"] = new JsonObject
-        {
-            ["Version"] = 3,
-            ["Type"] = "Result",
-            ["Trials"] = new JsonArray(r.Head.Trials.Select(t => (JsonNode)new JsonObject
-            {
-                ["Version"] = 1, ["Type"] = "Trial", ["TrainerName"] = t.Trainer,
-                ["Score"] = Math.Round(t.ValidNll, 6), ["RuntimeInSeconds"] = Math.Round(t.Seconds, 3),
-                ["Parameter"] = new JsonObject(t.Parameters.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            }).ToArray()),
-            ["MetricName"] = "NLL (valid, nats; lower is better)",
-            ["ModelFilePath"] = Path.GetFullPath(r.ModelPath),
-        },
-        ["Type"] = "TrainingConfig",
-        ["Version"] = 5,
-        ["TrainingOption"] = new JsonObject
-        {
-            ["Version"] = 0, ["Type"] = "ImageClassificationTrainingOption", ["LabelColumn"] = PatchSchema.LabelColumn,
-            ["Backbone"] = r.Backbone.Name, ["ImageSize"] = r.Graph.ImageSize, ["Tta"] = config.TrainingOption.Tta, ["TtaTrain"] = config.TrainingOption.TtaTrain,
-            ["Trainer"] = config.TrainingOption.Trainer, ["Seed"] = config.TrainingOption.Seed,
-            ["ValidationOption"] = new JsonObject { ["Version"] = 0, ["Type"] = "ValidationSplitValidationOption", ["Split"] = "valid" },
-        },
-    };
+        var stages = Export.MbConfig.ZipStages(config.TrainingOption.Trainer, r.Backbone.OnnxPath);
+        var trials = r.Head.Trials.Select(t => new Export.MbTrial(Export.MbConfig.TrainerName(t.Trainer), t.Valid.Accuracy, t.Seconds, t.Parameters)).ToList();
+        double train = r.Rows.GetValueOrDefault("train"), valid = r.Rows.GetValueOrDefault("valid");
+        return Export.MbConfig.Build(Path.GetFullPath(r.DataDirectory), config.Environment.Type, stages, Export.MbConfig.TrainerIndex(stages),
+            trials, Path.GetFullPath(r.ModelPath), train + valid > 0 ? valid / (train + valid) : 0,
+            (int)Math.Ceiling(r.Seconds.GetValueOrDefault("total")));
+    }
 
     /// <summary>Reads a patch by its Index (patch identity) from a view, for the report's gallery.</summary>
     public static Action<long, byte[]> PatchReader(PatchDataView data)

@@ -127,7 +127,7 @@ public class CliTests(SampleModelFixture f)
     [Fact]
     public void EveryCommandHasHelp()
     {
-        foreach (var cmd in new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench" })
+        foreach (var cmd in new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "export" })
         {
             var (code, stdout, _) = Pcam(cmd, "--help");
             Assert.Equal(0, code);

@@ -185,10 +185,18 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
         AssertOneErrorLine(Pcam("bench", "random-vit", "--preset", "h99", "--out", _dir["vit"]), "h99");
 
     [Fact]
+    public void ExportOfAZipWithoutSchemaNamesTheZip()
+    {
+        var zip = WithoutSchema();
+        AssertOneErrorLine(Pcam("export", "--model", zip, "--format", "modelbuilder", "--name", "MLModel1", "--output", _dir["mb"]), zip);
+        Assert.False(Directory.Exists(_dir["mb"]) && Directory.EnumerateFiles(_dir["mb"]).Any(), "nothing is written for a bad model");
+    }
+
+    [Fact]
     public void EveryCommandIsCovered()
     {
         // A new command must get a bad-input test above: this list is the one the tests cover.
-        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap" };
+        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "export" };
         var help = Pcam("--help").Out;
         var commands = help[help.IndexOf("Commands:", StringComparison.Ordinal)..]
             .Split('\n').Skip(1).Select(l => l.Trim().Split(' ')[0]).Where(c => c.Length > 0).ToArray();
