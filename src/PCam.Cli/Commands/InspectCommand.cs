@@ -31,7 +31,7 @@ internal sealed class InspectCommand : ICommandFactory
             var metricsPath = RunArtifacts.MetricsPath(path);
             if (File.Exists(metricsPath) && JsonNode.Parse(File.ReadAllText(metricsPath)) is JsonObject m)
             {
-                o.WriteLine($"Backbone: {m["backbone"]?["name"]} at {m["backbone"]?["imageSize"]}px, TTA {m["backbone"]?["tta"]}, {m["backbone"]?["featureDimension"]} features");
+                o.WriteLine($"Backbone: {m["backbone"]?["name"]} at {m["backbone"]?["imageSize"]}px, TTA {m["backbone"]?["tta"]}, {m["backbone"]?["precision"]?.ToString() ?? "fp32"}, {m["backbone"]?["featureDimension"]} features");
                 o.WriteLine($"Head: {m["head"]?["trainer"]} {m["head"]?["parameters"]?.ToJsonString()}");
                 if (m["demoData"]?.GetValue<bool>() == true) o.WriteLine("Trained on the generated DEMO data (not PCam).");
                 foreach (var split in new[] { "valid", "test" })

@@ -72,6 +72,9 @@ public static class PCamConfigLoader
         var t = c.TrainingOption!;
         if (string.IsNullOrWhiteSpace(t.Backbone)) Fail("TrainingOption.Backbone", "must name a backbone or a backbone JSON file.");
         if (t.ImageSize is < 32 or > 1024) Fail("TrainingOption.ImageSize", $"must be between 32 and 1024 (got {t.ImageSize}).");
+        if (!FeaturizerPrecision.All.Contains(t.Precision)) Fail("TrainingOption.Precision", $"must be one of {string.Join(", ", FeaturizerPrecision.All)} (got \"{t.Precision}\").");
+        if (t.CalibrationRows is < 1 or > 100_000) Fail("TrainingOption.CalibrationRows", $"must be between 1 and 100000 (got {t.CalibrationRows}).");
+        if (!Enum.IsDefined(t.CalibrationMethod)) Fail("TrainingOption.CalibrationMethod", $"must be MinMax or Percentile (got {t.CalibrationMethod}).");
         if (!Trainers.Contains(t.Trainer)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");
         if (t.BatchSize is < 1 or > 4096) Fail("TrainingOption.BatchSize", $"must be between 1 and 4096 (got {t.BatchSize}).");
         if (string.IsNullOrWhiteSpace(t.ModelPath) || !t.ModelPath.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))

@@ -70,7 +70,18 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
         var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
         var device = PCamConfigLoader.ResolveDevice(config);
-        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
+        if (t.Precision == FeaturizerPrecision.Int8)
+        {
+            var sw0 = Stopwatch.StartNew();
+            var table = Int8Calibration.Calibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
+                t, config.Environment.Threads, log);
+            var quantised = graph.Quantize(table);
+            trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
+            graph = quantised;
+            seconds["calibration"] = sw0.Elapsed.TotalSeconds;
+            log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {sw0.Elapsed.TotalSeconds:F1} s.");
+        }
+        log.Info($"Backbone {backbone.Name} at {t.ImageSize}x{t.ImageSize}{TtaText(t)}, {graph.Precision}: {graph.FeatureDimension} features.");
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();
