@@ -19,6 +19,7 @@ internal sealed class BenchCommand : ICommandFactory
         var bench = new Command("bench", "Measure read and featurization throughput (prints ratios against the baselines).");
         bench.Subcommands.Add(Read(cli));
         bench.Subcommands.Add(Featurize(cli));
+        bench.Subcommands.Add(BenchTtaCommand.Create(cli));
         return bench;
     }
 
