@@ -124,6 +124,7 @@ public sealed class CalibrationStatistics
         foreach (var t in tensors)
             probe.Graph.Output.Add(new ValueInfoProto { Name = t, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)DataType.Float } } });
         var stats = new CalibrationStatistics(tensors) { Seed = seed };
+        if (tensors.Count == 0) { stats.Rows = count; return stats; } // nothing to quantise (no Conv/Add in the graph)
         using var options = BatchFeaturizer.CreateOptions(threads);
         using var session = new InferenceSession(probe.ToByteArray(), options);
         using var run = new RunOptions();
