@@ -61,8 +61,8 @@ public sealed class TrainingOptionConfig
     public string Precision { get; set; } = Featurization.FeaturizerPrecision.Int8;
     /// <summary>With int8: seeded class-balanced train rows the activation ranges are measured on.</summary>
     public int CalibrationRows { get; set; } = 512;
-    /// <summary>With int8: how ranges are read from the calibration rows (Percentile clips the 0.001% tails; MinMax does not).</summary>
-    public Featurization.Passes.CalibrationMethod CalibrationMethod { get; set; } = Featurization.Passes.CalibrationMethod.Percentile;
+    /// <summary>With int8: how ranges are read from the calibration rows: MinMax (default, lower valid NLL on the sample) or Percentile (clips the 0.001% tails).</summary>
+    public Featurization.Passes.CalibrationMethod CalibrationMethod { get; set; } = Featurization.Passes.CalibrationMethod.MinMax;
     /// <summary>Also pool the centre of each feature map (PCam's label depends only on the centre 32x32 px).</summary>
     public bool CenterPool { get; set; }
     /// <summary>Append RGB mean/std of the whole patch and of its centre 32x32 (12 colour/stain features).</summary>
