@@ -4,6 +4,7 @@ using System.Globalization;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
+using PCam.MLNet.Featurization.Passes;
 using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;
@@ -20,6 +21,7 @@ internal sealed class BenchCommand : ICommandFactory
         bench.Subcommands.Add(Featurize(cli));
         bench.Subcommands.Add(RandomVitCommand(cli));
         bench.Subcommands.Add(HeatmapBench.Create(cli));
+        bench.Subcommands.Add(BenchTtaCommand.Create(cli));
         return bench;
     }
 
@@ -152,9 +154,11 @@ internal sealed class BenchCommand : ICommandFactory
         var imageSize = new Option<int?>("--image-size") { Description = "Override TrainingOption.ImageSize." };
         var tta = new Option<bool?>("--tta") { Description = "Override TrainingOption.Tta (the 8-view graph)." };
         var backbone = new Option<string?>("--backbone") { Description = "Override TrainingOption.Backbone: a built-in name or a backbone .json file." };
+        var precision = new Option<string?>("--precision") { Description = "Override TrainingOption.Precision: fp32 or int8 (int8 is also timed against fp32, alternating)." };
+        var calRows = new Option<int>("--calibration-rows") { Description = "With int8: patches of the benchmark rows the ranges are calibrated on.", DefaultValueFactory = _ => 64 };
         var cmd = new Command("featurize", "Featurization rows/s: our batched path vs bare InferenceSession.Run vs ML.NET's stock DnnImageFeaturizer.")
         {
-            data, split, cache, noVerify, config, rows, stockRows, batch, device, imageSize, tta, backbone,
+            data, split, cache, noVerify, config, rows, stockRows, batch, device, imageSize, tta, backbone, precision, calRows,
         };
         cli.Bind(cmd, (parse, log) =>
         {
@@ -164,6 +168,7 @@ internal sealed class BenchCommand : ICommandFactory
             if (parse.GetValue(imageSize) is { } size) t.ImageSize = size;
             if (parse.GetValue(tta) is { } views) t.Tta = views;
             if (parse.GetValue(backbone) is { } b) t.Backbone = b;
+            if (parse.GetValue(precision) is { } p) t.Precision = p;
             PCamConfigLoader.Validate(c, parse.GetValue(config) ?? "command line");
             if (parse.GetValue(rows) < 1) throw new ArgumentException("--rows must be at least 1.");
             var sw = Stopwatch.StartNew();
@@ -176,9 +181,12 @@ internal sealed class BenchCommand : ICommandFactory
             var images = new byte[(long)n * PatchSchema.ImageBytes];
             view.Source.ReadImages(0, n, images);
             var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
+            if (t.Precision == FeaturizerPrecision.Int8 && graph.Int8Unsupported() is { } why) log.Warning($"Precision int8 is not applied: {why}.");
+            else if (t.Precision == FeaturizerPrecision.Int8)
+                graph = CompareInt8(cli, t, graph, images, n, dev, parse.GetValue(batch), parse.GetValue(calRows), c.Environment.Threads);
             var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log: log.Info);
             var o = cli.Out;
-            o.WriteLine($"graph  {t.Backbone} at {graph.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
+            o.WriteLine($"graph  {t.Backbone} at {graph.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {graph.Precision}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
             o.WriteLine($"pcam batched featurizer   {r.FeaturizerRowsPerSecond,8:F1} patches/s = {r.FeaturizerViewsPerSecond:F1} views/s ({r.Views} view{(r.Views > 1 ? "s" : "")} per patch, {r.Rows} patches)");
             o.WriteLine($"bare InferenceSession.Run {r.BareSessionRowsPerSecond,8:F1} patches/s");
             o.WriteLine($"ratio featurizer/bare = {r.RatioToBare:F2} (goal >= 0.9)");
@@ -192,5 +200,21 @@ internal sealed class BenchCommand : ICommandFactory
             return 0;
         });
         return cmd;
+    }
+    /// <summary>Calibrates on the benchmark rows' single-view fp32 graph, prints int8 vs fp32 (alternating, same rows), returns the int8 graph.</summary>
+    private static FeaturizerGraph CompareInt8(CliContext cli, TrainingOptionConfig t, FeaturizerGraph fp32, byte[] images, int n,
+        ExecutionDevice device, int batch, int calibrationRows, int? threads)
+    {
+        int calN = Math.Clamp(calibrationRows, 1, n);
+        var single = t.Tta ? FeaturizerGraph.Build(BackboneResolver.Resolve(t.Backbone), t.ToFeaturizerOptions(tta: false)) : fp32;
+        var table = single.Calibrate(images, calN, t.Seed, threads).ToTable(t.CalibrationMethod);
+        var int8 = fp32.Quantize(table);
+        var r = PrecisionBenchmark.Run(fp32, int8, images, n, device, batch, threads);
+        var o = cli.Out;
+        o.WriteLine($"int8 vs fp32 (alternating, {r.Rows} rows, batch {r.BatchSize}; ranges: {table.Describe().Replace("train rows", "benchmark rows")})");
+        o.WriteLine($"fp32 featurizer           {r.Fp32RowsPerSecond,8:F1} rows/s");
+        o.WriteLine($"int8 featurizer           {r.Int8RowsPerSecond,8:F1} rows/s");
+        o.WriteLine($"int8/fp32 = {r.Speedup:F2}x (goal >= 2x); feature cosine min {r.MinCosine:F4}, mean {r.MeanCosine:F4}");
+        return int8;
     }
 }

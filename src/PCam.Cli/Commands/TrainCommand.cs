@@ -17,6 +17,7 @@ internal sealed class TrainCommand : ICommandFactory
         var imageSize = new Option<int?>("--image-size") { Description = "Resize patches to this side before the backbone (TrainingOption.ImageSize)." };
         var tta = new Option<bool?>("--tta") { Description = "Test-time augmentation: average the 8 rotations/flips for valid, test and the model (TrainingOption.Tta)." };
         var ttaTrain = new Option<bool?>("--tta-train") { Description = "With --tta, also for the train features (TrainingOption.TtaTrain)." };
+        var precision = new Option<string?>("--precision") { Description = "Featurizer precision: fp32 or int8 (static quantisation calibrated on train rows; TrainingOption.Precision)." };
         var trainer = new Option<string?>("--trainer") { Description = "Head: LbfgsLogisticRegression, LightGbm, FastTree, SdcaLogisticRegression." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (Environment.Device)." };
         var seed = new Option<int?>("--seed") { Description = "MLContext and sampling seed (TrainingOption.Seed)." };
@@ -25,7 +26,7 @@ internal sealed class TrainCommand : ICommandFactory
         var noVerify = DataOptions.NoVerify();
         var cmd = new Command("train", "Featurize train/valid/test with the backbone, train and calibrate the head, write the model zip, metrics, configs and report.")
         {
-            config, data, model, backbone, imageSize, tta, ttaTrain, trainer, device, seed, maxRows, cache, noVerify,
+            config, data, model, backbone, imageSize, tta, ttaTrain, precision, trainer, device, seed, maxRows, cache, noVerify,
         };
         cli.Bind(cmd, (parse, log) =>
         {
@@ -38,6 +39,7 @@ internal sealed class TrainCommand : ICommandFactory
             if (parse.GetValue(imageSize) is { } s) t.ImageSize = s;
             if (parse.GetValue(tta) is { } a) t.Tta = a;
             if (parse.GetValue(ttaTrain) is { } at) t.TtaTrain = at;
+            if (parse.GetValue(precision) is { } pr) t.Precision = pr;
             if (parse.GetValue(trainer) is { } tr) t.Trainer = tr;
             if (parse.GetValue(device) is { } dv) { c.Environment.Device = dv; c.Environment.Type = dv == "cpu" ? "LocalCPU" : "LocalGPU"; }
             if (parse.GetValue(seed) is { } sd) t.Seed = sd;

@@ -83,6 +83,9 @@ public static class PCamConfigLoader
         // The packaged CNTK ResNet18 pads its stride-2 convolutions for even maps only: 96, 128, 160, 192, 224, ...
         if (backbone is { Name: "resnet18-imagenet" } && t.ImageSize != 0 && t.ImageSize % 32 != 0)
             Fail("TrainingOption.ImageSize", $"must be a multiple of 32 for the backbone \"{backbone.Name}\" (got {t.ImageSize}; e.g. 96 or 192).");
+        if (!FeaturizerPrecision.All.Contains(t.Precision)) Fail("TrainingOption.Precision", $"must be one of {string.Join(", ", FeaturizerPrecision.All)} (got \"{t.Precision}\").");
+        if (t.CalibrationRows is < 1 or > 100_000) Fail("TrainingOption.CalibrationRows", $"must be between 1 and 100000 (got {t.CalibrationRows}).");
+        if (!Enum.IsDefined(t.CalibrationMethod)) Fail("TrainingOption.CalibrationMethod", $"must be MinMax or Percentile (got {t.CalibrationMethod}).");
         if (!Trainers.Contains(t.Trainer)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");
         if (t.BatchSize is < 1 or > 4096) Fail("TrainingOption.BatchSize", $"must be between 1 and 4096 (got {t.BatchSize}).");
         if (string.IsNullOrWhiteSpace(t.ModelPath) || !t.ModelPath.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))

@@ -13,7 +13,7 @@ namespace PCam.MLNet.Featurization;
 public readonly record struct FeatureBlock(string Name, int Offset, int Length);
 
 /// <summary>One composed ONNX graph: uint8 [N,96,96,3] RGB "Image" in, float [N,D] "Features" out.</summary>
-public sealed class FeaturizerGraph
+public sealed partial class FeaturizerGraph
 {
     public const string InputName = "Image";
     public const string OutputName = "Features";

@@ -51,7 +51,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         // Backbone and image size first: a bad value is reported before any decompression or featurization.
         var (backbone, graph, trainGraph) = BuildGraphs(t);
         var device = PCamConfigLoader.ResolveDevice(config);
-        log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}: {graph.FeatureDimension} features.");
+        log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}, {t.Precision}: {graph.FeatureDimension} features.");
 
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
@@ -81,6 +81,19 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (graph.ExternalData.Count > 0)
             log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
                      $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
+        if (t.Precision == FeaturizerPrecision.Int8 && graph.Int8Unsupported() is { } why)
+            log.Warning($"Precision int8 is not applied: {why}; the featurizer stays as exported (recorded as {graph.Precision} in the model and metrics). Set TrainingOption.Precision to fp32 to silence this.");
+        else if (t.Precision == FeaturizerPrecision.Int8)
+        {
+            var sw0 = Stopwatch.StartNew();
+            var table = Int8Calibration.Calibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
+                t, config.Environment.Threads, log);
+            var quantised = graph.Quantize(table);
+            trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
+            graph = quantised;
+            seconds["calibration"] = sw0.Elapsed.TotalSeconds;
+            log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {sw0.Elapsed.TotalSeconds:F1} s.");
+        }
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         string deviceDescription = device.ToString();

@@ -1,0 +1,70 @@
+using System.Security.Cryptography;
+using System.Text;
+using Google.Protobuf;
+using Onnx;
+using PCam.MLNet.Featurization.Passes;
+
+namespace PCam.MLNet.Featurization;
+
+/// <summary>Featurizer precisions: "fp32" (the backbone as exported) or "int8" (static QDQ quantisation, <see cref="QuantizePass"/>).</summary>
+public static class FeaturizerPrecision
+{
+    public const string Fp32 = "fp32";
+    public const string Int8 = "int8";
+    public static readonly string[] All = [Fp32, Int8];
+}
+
+// The hook between the composed graph and the quantisation pass: kept apart from the graph's composition.
+public sealed partial class FeaturizerGraph
+{
+    /// <summary>"fp32" or "int8" (<see cref="FeaturizerPrecision"/>).</summary>
+    public string Precision { get; private init; } = FeaturizerPrecision.Fp32;
+    /// <summary>The activation ranges an int8 graph was quantised with; null for fp32.</summary>
+    public CalibrationTable? Calibration { get; private init; }
+
+    /// <summary>The float model calibration runs: this graph with BatchNormalization folded into the convolutions.</summary>
+    public ModelProto CalibrationModel()
+    {
+        if (Precision != FeaturizerPrecision.Fp32) throw new InvalidOperationException("Only an fp32 graph can be calibrated.");
+        return QuantizePass.FoldBatchNorm(ModelProto.Parser.ParseFrom(ModelBytes));
+    }
+
+    /// <summary>Activation statistics of this (fp32) graph over calibration patches (count x 27648 HWC RGB bytes).</summary>
+    public CalibrationStatistics Calibrate(ReadOnlySpan<byte> images, int count, int seed, int? threads = null, Action<long>? onRows = null) =>
+        CalibrationStatistics.Collect(CalibrationModel(), images, count, seed, threads: threads, onRows: onRows, externalFolder: ExternalDataFolder);
+
+    /// <summary>
+    /// Why this graph cannot be quantised, or null when it can. The quantisation pass rewrites weights held inside
+    /// the graph, so a backbone whose weights are external data (or float16) stays as exported.
+    /// </summary>
+    public string? Int8Unsupported() =>
+        ExternalData.Count > 0 ? $"backbone '{Backbone.Name}' keeps its weights as external data"
+        : HasFloat16Weights() ? $"backbone '{Backbone.Name}' is a float16 export"
+        : null;
+
+    bool HasFloat16Weights()
+    {
+        var g = ModelProto.Parser.ParseFrom(ModelBytes).Graph;
+        const int f16 = (int)TensorProto.Types.DataType.Float16;
+        return g.Initializer.Any(t => t.DataType == f16)
+               || g.Node.Any(n => n.OpType == "Constant" && n.Attribute.Any(a => a.T is { } t && t.DataType == f16));
+    }
+
+    /// <summary>
+    /// The int8 graph: same input, output, layout and feature meaning, backbone convolutions quantised with
+    /// <paramref name="table"/>. Its fingerprint covers the ranges, so cached fp32 features are never reused for it.
+    /// </summary>
+    public FeaturizerGraph Quantize(CalibrationTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var model = QuantizePass.Apply(CalibrationModel(), table);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "pcam.precision", Value = FeaturizerPrecision.Int8 });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "pcam.calibration", Value = table.Describe() });
+        var fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{Fingerprint}|int8|{table.Hash()}"))).ToLowerInvariant();
+        return new FeaturizerGraph(model.ToByteArray(), FeatureDimension, fingerprint, Layout, Backbone, Options, ImageSize, ExternalData, ExternalDataFolder, Warnings)
+        {
+            Precision = FeaturizerPrecision.Int8,
+            Calibration = table,
+        };
+    }
+}

@@ -1,0 +1,34 @@
+using PCam.MLNet.Configuration;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
+using PCam.MLNet.Featurization.Passes;
+
+namespace PCam.MLNet.Training;
+
+/// <summary>Calibration of the int8 featurizer on a seeded, class-balanced sample of train rows (never valid or test).</summary>
+public static class Int8Calibration
+{
+    /// <summary>Reads <see cref="TrainingOptionConfig.CalibrationRows"/> balanced train rows (seed <see cref="TrainingOptionConfig.Seed"/>)
+    /// and measures the activation ranges of the single-view fp32 graph <paramref name="fp32"/>.</summary>
+    public static CalibrationTable Calibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)
+    {
+        var images = ReadSample(train, t.CalibrationRows, t.Seed, out int n);
+        using var task = log.StartTask("Calibrating int8", n);
+        long done = 0;
+        var stats = fp32.Calibrate(images, n, t.Seed, threads, rows => { task.Advance(rows - done); done = rows; });
+        return stats.ToTable(t.CalibrationMethod);
+    }
+
+    /// <summary>The pixels of a seeded class-balanced sample of up to <paramref name="rows"/> rows, in source order.</summary>
+    public static byte[] ReadSample(PatchDataView data, int rows, int seed, out int count)
+    {
+        var sample = data.SampleBalanced(rows, seed);
+        count = (int)(sample.GetRowCount() ?? 0);
+        if (count == 0) throw new PCamDataException($"{data.Source.Description}: no train rows to calibrate the int8 featurizer on.");
+        var images = new byte[(long)count * PatchSchema.ImageBytes];
+        var sourceRows = sample.Rows!;
+        for (int i = 0; i < count; i++)
+            data.Source.ReadImages(sourceRows[i], 1, images.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
+        return images;
+    }
+}
