@@ -40,7 +40,11 @@ public sealed partial class FeaturizerGraph
     public string? Int8Unsupported() =>
         ExternalData.Count > 0 ? $"backbone '{Backbone.Name}' keeps its weights as external data"
         : HasFloat16Weights() ? $"backbone '{Backbone.Name}' is a float16 export"
+        : HasSubgraphs() ? $"backbone '{Backbone.Name}' is wrapped in a Scan (its fixed batch could not be made dynamic)"
         : null;
+
+    bool HasSubgraphs() =>
+        ModelProto.Parser.ParseFrom(ModelBytes).Graph.Node.Any(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0));
 
     bool HasFloat16Weights()
     {
