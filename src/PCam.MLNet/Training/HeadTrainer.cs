@@ -10,38 +10,223 @@ using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
-/// <summary>One head fitted during selection: what was tried and how it scored on the validation split.</summary>
+/// <summary>One head fitted during selection: what was tried, on how many train rows, and how it scored on the validation split.</summary>
 public sealed record HeadTrial(string Trainer, IReadOnlyDictionary<string, string> Parameters, SplitMetrics Valid, double Seconds)
 {
     public double ValidNll => Valid.Nll;
+    /// <summary>Train rows the head was fitted on (a stratified subsample during selection, all rows for the refit).</summary>
+    public long TrainRows { get; init; }
 }
 
+/// <summary>The chosen model, every trial, and the chosen head (the refit on all rows when selection used a subsample).</summary>
 public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Trials, HeadTrial Best);
 
 /// <summary>
 /// Trains an ML.NET binary head on cached features. The validation split picks the hyper-parameters
 /// (lowest NLL), stops boosting early, and fits the Platt calibration; the test split is never seen here.
 /// </summary>
+/// <remarks>
+/// The default search (<see cref="HeadSelectionConfig"/>): features are standardised once (the normalizer is fitted on
+/// all train rows and is the model's first step); candidates are compared on a seeded class-stratified subsample held
+/// as one dense table; L-BFGS runs on all head threads (ML.NET splits the rows into one chunk per thread and sums the
+/// chunks in order, so a seed and thread count give the same weights), walks the L2 path from the strongest to the
+/// weakest penalty starting each fit from the previous weights, and stops at <see cref="HeadSelectionConfig.LbfgsTolerance"/>;
+/// the winner is refitted once on all rows from its subsample weights. ML.NET's L2 penalty is added to the summed
+/// (not averaged) loss, so an L2 value means the same prior on any number of rows and is not rescaled for the subsample.
+/// During the refit the trainer's own in-memory copy of the rows is the only copy of the train table (rows stream
+/// from the feature cache through the normalizer). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
+/// search for comparison.
+/// </remarks>
 public static class HeadTrainer
 {
     private const string Features = FeatureTable.FeaturesColumn;
     private const string Label = PatchSchema.LabelColumn;
 
     public static HeadResult Train(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
-        Action<string>? log = null)
+        Action<string>? log = null) =>
+        options.HeadSelection.Exhaustive
+            ? TrainExhaustive(ml, ml.Data.Cache(train), ml.Data.Cache(valid), options, log)
+            : TrainFast(ml, train, valid, options, log);
+
+    private static HeadResult TrainFast(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig o, Action<string>? log)
+    {
+        var sel = o.HeadSelection;
+        var threads = sel.Threads ?? Environment.ProcessorCount;
+        var linear = o.Trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression";
+        var prep = Stopwatch.StartNew();
+        ITransformer? normalizer = linear ? ml.Transforms.NormalizeMeanVariance(Features).Fit(train) : null;
+        var trainView = normalizer?.Transform(train) ?? train;
+        var validTable = FeatureTable.Load(normalizer?.Transform(valid) ?? valid);
+        var labels = FeatureTable.ReadLabels(train);
+        var subsample = o.Trainer != "SdcaLogisticRegression" && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
+        var selection = FeatureTable.Load(trainView, subsample ? StratifiedSample(labels, sel.SelectionRows, o.Seed) : null);
+        var selectionRows = selection.GetRowCount() ?? 0;
+        log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
+                    $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
+
+        var trials = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate, LinearModelParameters? Weights)>();
+        LinearModelParameters? warm = null;
+        foreach (var candidate in FastCandidates(ml, o, threads))
+        {
+            var sw = Stopwatch.StartNew();
+            var head = candidate.Fit(selection, validTable, warm, out var weights);
+            warm = weights;
+            var (model, m) = Calibrate(ml, head, validTable);
+            var trial = new HeadTrial(o.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = selectionRows };
+            log?.Invoke($"{trial.Trainer} {Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
+                        $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
+            trials.Add((trial, model, candidate, weights));
+        }
+        var best = trials.MinBy(t => t.Trial.ValidNll);
+        var (bestModel, bestTrial) = (best.Model, best.Trial);
+        if (subsample)
+        {
+            selection = null; // the subsample table is garbage before the refit copies all rows
+            var sw = Stopwatch.StartNew();
+            // Multi-threaded L-BFGS and the tree trainers copy their rows themselves; a single-threaded L-BFGS streams
+            // its input every iteration, so it gets one dense table instead of the normalizer over the cache file.
+            var refitInput = best.Candidate.CopiesRows || threads > 1 ? trainView : FeatureTable.Load(trainView);
+            var head = best.Candidate.Fit(refitInput, validTable, best.Weights, out _);
+            var (model, m) = Calibrate(ml, head, validTable);
+            bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
+            bestModel = model;
+            log?.Invoke($"{o.Trainer} {Describe(best.Trial.Parameters)} refitted on all {labels.Length:N0} rows: valid NLL {m.Nll:F4}, " +
+                        $"AUC {m.Auc:F4}, Acc {m.Accuracy:F4} ({bestTrial.Seconds:F1} s)");
+        }
+        var final = normalizer is null ? bestModel : normalizer.Append(bestModel);
+        return new HeadResult(final, trials.Select(t => t.Trial).ToList(), bestTrial);
+    }
+
+    /// <summary>Re-fits the probability mapping on the validation split (frozen-feature heads are over-confident on train) and scores valid.</summary>
+    private static (ITransformer Model, SplitMetrics Valid) Calibrate(MLContext ml, ITransformer head, IDataView valid)
+    {
+        var scored = head.Transform(valid);
+        var calibrator = ml.BinaryClassification.Calibrators.Platt(Label, "Score").Fit(scored);
+        // The head's PredictedLabel is Score > 0; after recalibration the decision must be Probability >= 0.5.
+        var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(scored));
+        var model = head.Append(calibrator).Append(decision);
+        var (m, _) = PCamMetrics.Evaluate(ml, model.Transform(valid), "valid");
+        return (model, m);
+    }
+
+    /// <summary>
+    /// Row positions (ascending) of a seeded sample of <paramref name="size"/> rows with the classes in the same
+    /// proportions as <paramref name="labels"/> (each class keeps at least one row when it has one).
+    /// </summary>
+    public static long[] StratifiedSample(IReadOnlyList<bool> labels, int size, int seed)
+    {
+        if (size >= labels.Count) return Enumerable.Range(0, labels.Count).Select(i => (long)i).ToArray();
+        var positive = new List<long>();
+        var negative = new List<long>();
+        for (var i = 0; i < labels.Count; i++) (labels[i] ? positive : negative).Add(i);
+        var takePositive = (int)Math.Round((double)size * positive.Count / labels.Count);
+        if (positive.Count > 0) takePositive = Math.Clamp(takePositive, 1, Math.Min(positive.Count, size - (negative.Count > 0 ? 1 : 0)));
+        var rand = new Random(seed);
+        var p = positive.ToArray();
+        var n = negative.ToArray();
+        rand.Shuffle(p);
+        rand.Shuffle(n);
+        return p.Take(takePositive).Concat(n.Take(size - takePositive)).Order().ToArray();
+    }
+
+    /// <summary>A candidate of the default search: fit(train, valid, warm-start weights or null, out weights for the next).</summary>
+    private sealed record Candidate(Dictionary<string, string> Parameters, bool CopiesRows, FitHead Fit);
+
+    private delegate ITransformer FitHead(IDataView train, IDataView valid, LinearModelParameters? warm, out LinearModelParameters? weights);
+
+    private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o, int threads)
+    {
+        switch (o.Trainer)
+        {
+            case "LbfgsLogisticRegression":
+                // Strongest penalty first: each fit starts from the previous (more regularised) weights.
+                foreach (var l2 in o.Lbfgs.L2Regularization.OrderDescending())
+                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), threads > 1,
+                        (IDataView train, IDataView _, LinearModelParameters? warm, out LinearModelParameters? weights) =>
+                        {
+                            var trainer = ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
+                            {
+                                LabelColumnName = Label, FeatureColumnName = Features,
+                                L2Regularization = (float)l2, L1Regularization = (float)o.Lbfgs.L1Regularization,
+                                OptimizationTolerance = (float)o.HeadSelection.LbfgsTolerance, MaximumNumberOfIterations = 1000,
+                                NumberOfThreads = threads,
+                            });
+                            var head = warm is null ? trainer.Fit(train) : trainer.Fit(train, warm);
+                            weights = head.Model.SubModel;
+                            return head;
+                        });
+                break;
+            case "SdcaLogisticRegression":
+                foreach (var l2 in o.Sdca.L2Regularization)
+                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), false,
+                        (IDataView train, IDataView _, LinearModelParameters? _, out LinearModelParameters? weights) =>
+                        {
+                            weights = null;
+                            return ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
+                            {
+                                LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
+                                L1Regularization = (float)o.Sdca.L1Regularization,
+                                NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
+                            }).Fit(train);
+                        });
+                break;
+            case "LightGbm":
+                foreach (var leaves in o.LightGbm.NumberOfLeaves)
+                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), true,
+                        (IDataView train, IDataView valid, LinearModelParameters? _, out LinearModelParameters? weights) =>
+                        {
+                            weights = null;
+                            return LightGbm(ml, o, leaves, threads).Fit(train, valid);
+                        });
+                break;
+            case "FastTree":
+                foreach (var leaves in o.FastTree.NumberOfLeaves)
+                    yield return new Candidate(TreeParameters(o.FastTree, leaves), true,
+                        (IDataView train, IDataView valid, LinearModelParameters? _, out LinearModelParameters? weights) =>
+                        {
+                            weights = null;
+                            return FastTree(ml, o, leaves, threads).Fit(train, valid);
+                        });
+                break;
+            default:
+                throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
+        }
+    }
+
+    private static LightGbmBinaryTrainer LightGbm(MLContext ml, TrainingOptionConfig o, int leaves, int threads) =>
+        ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
+        {
+            LabelColumnName = Label, FeatureColumnName = Features, NumberOfLeaves = leaves,
+            LearningRate = o.LightGbm.LearningRate, NumberOfIterations = o.LightGbm.NumberOfTrees,
+            MinimumExampleCountPerLeaf = o.LightGbm.MinimumExampleCountPerLeaf,
+            EarlyStoppingRound = 50, Seed = o.Seed, Deterministic = true, NumberOfThreads = threads, Silent = true,
+            Booster = new GradientBooster.Options { FeatureFraction = 0.5 },
+        });
+
+    private static FastTreeBinaryTrainer FastTree(MLContext ml, TrainingOptionConfig o, int leaves, int threads) =>
+        ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options
+        {
+            LabelColumnName = Label, FeatureColumnName = Features, NumberOfLeaves = leaves,
+            LearningRate = o.FastTree.LearningRate, NumberOfTrees = o.FastTree.NumberOfTrees,
+            MinimumExampleCountPerLeaf = o.FastTree.MinimumExampleCountPerLeaf,
+            EarlyStoppingRule = new TolerantEarlyStoppingRule(), EarlyStoppingMetric = EarlyStoppingMetric.L1Norm,
+            FeatureFraction = 0.5, Seed = o.Seed, NumberOfThreads = threads,
+        });
+
+    private static Dictionary<string, string> LinearParameters(double l2, double l1) =>
+        new() { ["L2Regularization"] = F(l2), ["L1Regularization"] = F(l1) };
+
+    /// <summary>The original search, kept as the benchmark baseline: every candidate from scratch on all (cached) rows, one thread.</summary>
+    private static HeadResult TrainExhaustive(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
+        Action<string>? log)
     {
         var trials = new List<(HeadTrial Trial, ITransformer Model)>();
+        var rows = train.GetRowCount() ?? 0;
         foreach (var (parameters, fit) in Candidates(ml, options))
         {
             var sw = Stopwatch.StartNew();
-            var head = fit(train, valid);
-            // Re-fit the probability mapping on the validation split: frozen-feature heads are over-confident on train.
-            var calibrator = ml.BinaryClassification.Calibrators.Platt(Label, "Score").Fit(head.Transform(valid));
-            // The head's PredictedLabel is Score > 0; after recalibration the decision must be Probability >= 0.5.
-            var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(head.Transform(valid)));
-            var model = head.Append(calibrator).Append(decision);
-            var (m, _) = PCamMetrics.Evaluate(ml, model.Transform(valid), "valid");
-            var trial = new HeadTrial(options.Trainer, parameters, m, sw.Elapsed.TotalSeconds);
+            var (model, m) = Calibrate(ml, fit(train, valid), valid);
+            var trial = new HeadTrial(options.Trainer, parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = rows };
             log?.Invoke($"{trial.Trainer} {Describe(parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
                         $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s)");
             trials.Add((trial, model));
