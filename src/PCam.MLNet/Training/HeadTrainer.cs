@@ -29,10 +29,13 @@ public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Tri
 /// The default search (<see cref="HeadSelectionConfig"/>): features are standardised once (the normalizer is fitted on
 /// all train rows and is the model's first step); candidates are compared on a seeded class-stratified subsample held
 /// as one dense table; L-BFGS runs on all head threads (ML.NET splits the rows into one chunk per thread and sums the
-/// chunks in order, so a seed and thread count give the same weights), walks the L2 path from the strongest to the
-/// weakest penalty starting each fit from the previous weights, and stops at <see cref="HeadSelectionConfig.LbfgsTolerance"/>;
-/// the winner is refitted once on all rows from its subsample weights. ML.NET's L2 penalty is added to the summed
-/// (not averaged) loss, so an L2 value means the same prior on any number of rows and is not rescaled for the subsample.
+/// chunks in order, so a seed and thread count give the same weights) and stops at
+/// <see cref="HeadSelectionConfig.LbfgsTolerance"/>; the winner is refitted once on all rows. ML.NET's L2 penalty is
+/// added to the summed (not averaged) loss, so an L2 value means the same prior on any number of rows and is not
+/// rescaled for the subsample. Every fit starts from zero weights: warm starts along the L2 path (ML.NET's
+/// Fit(data, LinearModelParameters)) were tried and stalled on 65,536 generated rows: every L2 from 300 down to 10 ended
+/// with the valid NLL of the L2 = 1000 weights it started from (the objective is a float and changes little between
+/// neighbouring optima, so the relative-improvement stop can fire before the weights move).
 /// During the refit the trainer's own in-memory copy of the rows is the only copy of the train table (rows stream
 /// from the feature cache through the normalizer). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
 /// search for comparison.
@@ -64,30 +67,29 @@ public static class HeadTrainer
         log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
                     $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
 
-        var trials = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate, LinearModelParameters? Weights)>();
-        LinearModelParameters? warm = null;
+        var trials = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
         foreach (var candidate in FastCandidates(ml, o, threads))
         {
             var sw = Stopwatch.StartNew();
-            var head = candidate.Fit(selection, validTable, warm, out var weights);
-            warm = weights;
-            var (model, m) = Calibrate(ml, head, validTable);
+            var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable), validTable);
             var trial = new HeadTrial(o.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = selectionRows };
             log?.Invoke($"{trial.Trainer} {Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
                         $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
-            trials.Add((trial, model, candidate, weights));
+            trials.Add((trial, model, candidate));
         }
         var best = trials.MinBy(t => t.Trial.ValidNll);
         var (bestModel, bestTrial) = (best.Model, best.Trial);
         if (subsample)
         {
-            selection = null; // the subsample table is garbage before the refit copies all rows
+            // The subsample table and the last trainer's copy of it are garbage now: free them before the refit copies
+            // all rows, so the head stage peaks at about one train table plus valid (measured by `pcam bench heads`).
+            selection = null;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
             var sw = Stopwatch.StartNew();
             // Multi-threaded L-BFGS and the tree trainers copy their rows themselves; a single-threaded L-BFGS streams
             // its input every iteration, so it gets one dense table instead of the normalizer over the cache file.
             var refitInput = best.Candidate.CopiesRows || threads > 1 ? trainView : FeatureTable.Load(trainView);
-            var head = best.Candidate.Fit(refitInput, validTable, best.Weights, out _);
-            var (model, m) = Calibrate(ml, head, validTable);
+            var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable), validTable);
             bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
             bestModel = model;
             log?.Invoke($"{o.Trainer} {Describe(best.Trial.Parameters)} refitted on all {labels.Length:N0} rows: valid NLL {m.Nll:F4}, " +
@@ -129,64 +131,42 @@ public static class HeadTrainer
         return p.Take(takePositive).Concat(n.Take(size - takePositive)).Order().ToArray();
     }
 
-    /// <summary>A candidate of the default search: fit(train, valid, warm-start weights or null, out weights for the next).</summary>
-    private sealed record Candidate(Dictionary<string, string> Parameters, bool CopiesRows, FitHead Fit);
-
-    private delegate ITransformer FitHead(IDataView train, IDataView valid, LinearModelParameters? warm, out LinearModelParameters? weights);
+    /// <summary>A candidate of the default search: Fit(train, valid); CopiesRows when the trainer holds its own copy of the train rows.</summary>
+    private sealed record Candidate(Dictionary<string, string> Parameters, bool CopiesRows, Func<IDataView, IDataView, ITransformer> Fit);
 
     private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o, int threads)
     {
         switch (o.Trainer)
         {
             case "LbfgsLogisticRegression":
-                // Strongest penalty first: each fit starts from the previous (more regularised) weights.
-                foreach (var l2 in o.Lbfgs.L2Regularization.OrderDescending())
-                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), threads > 1,
-                        (IDataView train, IDataView _, LinearModelParameters? warm, out LinearModelParameters? weights) =>
+                // Every L2 from zero weights: warm starts along the path stalled (see the class remarks).
+                foreach (var l2 in o.Lbfgs.L2Regularization)
+                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), threads > 1, (train, _) =>
+                        ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
                         {
-                            var trainer = ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
-                            {
-                                LabelColumnName = Label, FeatureColumnName = Features,
-                                L2Regularization = (float)l2, L1Regularization = (float)o.Lbfgs.L1Regularization,
-                                OptimizationTolerance = (float)o.HeadSelection.LbfgsTolerance, MaximumNumberOfIterations = 1000,
-                                NumberOfThreads = threads,
-                            });
-                            var head = warm is null ? trainer.Fit(train) : trainer.Fit(train, warm);
-                            weights = head.Model.SubModel;
-                            return head;
-                        });
+                            LabelColumnName = Label, FeatureColumnName = Features,
+                            L2Regularization = (float)l2, L1Regularization = (float)o.Lbfgs.L1Regularization,
+                            OptimizationTolerance = (float)o.HeadSelection.LbfgsTolerance, MaximumNumberOfIterations = 1000,
+                            NumberOfThreads = threads,
+                        }).Fit(train));
                 break;
             case "SdcaLogisticRegression":
                 foreach (var l2 in o.Sdca.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), false,
-                        (IDataView train, IDataView _, LinearModelParameters? _, out LinearModelParameters? weights) =>
+                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), false, (train, _) =>
+                        ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
                         {
-                            weights = null;
-                            return ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
-                            {
-                                LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
-                                L1Regularization = (float)o.Sdca.L1Regularization,
-                                NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
-                            }).Fit(train);
-                        });
+                            LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
+                            L1Regularization = (float)o.Sdca.L1Regularization,
+                            NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
+                        }).Fit(train));
                 break;
             case "LightGbm":
                 foreach (var leaves in o.LightGbm.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), true,
-                        (IDataView train, IDataView valid, LinearModelParameters? _, out LinearModelParameters? weights) =>
-                        {
-                            weights = null;
-                            return LightGbm(ml, o, leaves, threads).Fit(train, valid);
-                        });
+                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), true, (train, valid) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
                 break;
             case "FastTree":
                 foreach (var leaves in o.FastTree.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.FastTree, leaves), true,
-                        (IDataView train, IDataView valid, LinearModelParameters? _, out LinearModelParameters? weights) =>
-                        {
-                            weights = null;
-                            return FastTree(ml, o, leaves, threads).Fit(train, valid);
-                        });
+                    yield return new Candidate(TreeParameters(o.FastTree, leaves), true, (train, valid) => FastTree(ml, o, leaves, threads).Fit(train, valid));
                 break;
             default:
                 throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace PCam.MLNet.Tests.Training;
 
-/// <summary>The default head search (subsample, threads, warm starts, refit) against the original exhaustive search.</summary>
+/// <summary>The default head search (subsample, threads, in-memory table, refit) against the original exhaustive search.</summary>
 public class HeadSelectionTests
 {
     // A generated table shaped like the benchmark's (correlated softplus features, 8% label noise), small enough for a test.
@@ -48,9 +48,9 @@ public class HeadSelectionTests
     }
 
     [Fact]
-    public void WarmStartedTrialsOnAllRowsMatchTheExhaustiveTrials()
+    public void MultiThreadedTrialsOnAllRowsMatchTheExhaustiveTrials()
     {
-        // SelectionRows 0: every L2 on all rows, so each warm-started multi-threaded trial has an exhaustive twin.
+        // SelectionRows 0: every L2 on all rows, so each multi-threaded in-memory trial has an exhaustive twin.
         var (train, valid) = (Table(3_000, 0), Table(1_500, 1));
         var ml = new MLContext(seed: 5);
         var slow = HeadTrainer.Train(ml, train, valid, Options(exhaustive: true));
@@ -67,6 +67,7 @@ public class HeadSelectionTests
     [Theory]
     [InlineData("LbfgsLogisticRegression")]
     [InlineData("LightGbm")]
+    [InlineData("FastTree")]
     public void FastSearchIsDeterministicForASeedAndThreadCount(string trainer)
     {
         var (train, valid, test) = (Table(4_000, 0), Table(1_000, 1), Table(500, 2));
@@ -76,6 +77,7 @@ public class HeadSelectionTests
             var o = Options(exhaustive: false);
             o.Trainer = trainer;
             o.LightGbm.NumberOfTrees = 60;
+            o.FastTree.NumberOfTrees = 60;
             var head = HeadTrainer.Train(ml, train, valid, o);
             return (Probabilities(ml, head.Model, test), head.Trials.Select(t => t.ValidNll).Append(head.Best.ValidNll).ToArray());
         }
