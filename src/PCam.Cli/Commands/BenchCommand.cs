@@ -196,7 +196,7 @@ internal sealed class BenchCommand : ICommandFactory
             {
                 o.WriteLine($"ratio  old/new total seconds = {olds.Average(r => r.Seconds) / news.Average(r => r.Seconds):F1}x " +
                             $"(means over {olds.Count} + {news.Count} runs)");
-                o.WriteLine($"delta  valid NLL new - old = {news[0].Result.Best.ValidNll - olds[0].Result.Best.ValidNll:+0.0000;-0.0000} (goal |delta| <= 0.002); " +
+                o.WriteLine($"delta  valid NLL new - old = {Signed(news[0].Result.Best.ValidNll - olds[0].Result.Best.ValidNll)} (goal |delta| <= 0.002); " +
                             $"same choice: {HeadTrainer.Describe(news[0].Result.Best.Parameters) == HeadTrainer.Describe(olds[0].Result.Best.Parameters)}");
             }
             return 0;
@@ -212,6 +212,8 @@ internal sealed class BenchCommand : ICommandFactory
                $"chosen {Short(r.Result.Best.Parameters)} valid NLL {r.Result.Best.ValidNll:F4}; " +
                $"peak working set {r.PeakWorkingSetBytes / 1e9:F2} GB ({(double)r.PeakWorkingSetBytes / tableBytes:F2}x table; {r.StartWorkingSetBytes / 1e9:F2} GB before)";
     }
+
+    private static string Signed(double d) => (d >= 0 ? "+" : "") + d.ToString("F4", CultureInfo.InvariantCulture);
 
     private static string Short(IReadOnlyDictionary<string, string> p) =>
         p.TryGetValue("L2Regularization", out var l2) ? $"L2={l2}" : p.TryGetValue("NumberOfLeaves", out var leaves) ? $"leaves={leaves}" : HeadTrainer.Describe(p);

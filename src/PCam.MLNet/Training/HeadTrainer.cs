@@ -62,33 +62,39 @@ public static class HeadTrainer
         var validTable = FeatureTable.Load(normalizer?.Transform(valid) ?? valid);
         var labels = FeatureTable.ReadLabels(train);
         var subsample = o.Trainer != "SdcaLogisticRegression" && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
-        var selection = FeatureTable.Load(trainView, subsample ? StratifiedSample(labels, sel.SelectionRows, o.Seed) : null);
-        var selectionRows = selection.GetRowCount() ?? 0;
-        log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
-                    $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
+        // Multi-threaded L-BFGS and the tree trainers copy their train rows themselves; a single-threaded L-BFGS and SDCA
+        // stream their input every iteration, so they get one dense table instead of the normalizer over the cache file.
+        var trainerCopiesRows = o.Trainer is "LightGbm" or "FastTree" || (o.Trainer == "LbfgsLogisticRegression" && threads > 1);
+        var selectionRows = subsample ? sel.SelectionRows : labels.Length;
+        var trials = RunTrials(subsample ? FeatureTable.Load(trainView, StratifiedSample(labels, sel.SelectionRows, o.Seed))
+            : trainerCopiesRows ? trainView : FeatureTable.Load(trainView));
 
-        var trials = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
-        foreach (var candidate in FastCandidates(ml, o, threads))
+        List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)> RunTrials(IDataView selection)
         {
-            var sw = Stopwatch.StartNew();
-            var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable), validTable);
-            var trial = new HeadTrial(o.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = selectionRows };
-            log?.Invoke($"{trial.Trainer} {Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
-                        $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
-            trials.Add((trial, model, candidate));
+            log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
+                        $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
+            var list = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
+            foreach (var candidate in FastCandidates(ml, o, threads))
+            {
+                var sw = Stopwatch.StartNew();
+                var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable), validTable);
+                var trial = new HeadTrial(o.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = selectionRows };
+                log?.Invoke($"{trial.Trainer} {Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
+                            $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
+                list.Add((trial, model, candidate));
+            }
+            return list;
         }
+
         var best = trials.MinBy(t => t.Trial.ValidNll);
         var (bestModel, bestTrial) = (best.Model, best.Trial);
         if (subsample)
         {
             // The subsample table and the last trainer's copy of it are garbage now: free them before the refit copies
             // all rows, so the head stage peaks at about one train table plus valid (measured by `pcam bench heads`).
-            selection = null;
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
             var sw = Stopwatch.StartNew();
-            // Multi-threaded L-BFGS and the tree trainers copy their rows themselves; a single-threaded L-BFGS streams
-            // its input every iteration, so it gets one dense table instead of the normalizer over the cache file.
-            var refitInput = best.Candidate.CopiesRows || threads > 1 ? trainView : FeatureTable.Load(trainView);
+            var refitInput = trainerCopiesRows ? trainView : FeatureTable.Load(trainView);
             var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable), validTable);
             bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
             bestModel = model;
@@ -131,8 +137,8 @@ public static class HeadTrainer
         return p.Take(takePositive).Concat(n.Take(size - takePositive)).Order().ToArray();
     }
 
-    /// <summary>A candidate of the default search: Fit(train, valid); CopiesRows when the trainer holds its own copy of the train rows.</summary>
-    private sealed record Candidate(Dictionary<string, string> Parameters, bool CopiesRows, Func<IDataView, IDataView, ITransformer> Fit);
+    /// <summary>A candidate of the default search: its parameters and Fit(train, valid).</summary>
+    private sealed record Candidate(Dictionary<string, string> Parameters, Func<IDataView, IDataView, ITransformer> Fit);
 
     private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o, int threads)
     {
@@ -141,7 +147,7 @@ public static class HeadTrainer
             case "LbfgsLogisticRegression":
                 // Every L2 from zero weights: warm starts along the path stalled (see the class remarks).
                 foreach (var l2 in o.Lbfgs.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), threads > 1, (train, _) =>
+                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _) =>
                         ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
                         {
                             LabelColumnName = Label, FeatureColumnName = Features,
@@ -152,7 +158,7 @@ public static class HeadTrainer
                 break;
             case "SdcaLogisticRegression":
                 foreach (var l2 in o.Sdca.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), false, (train, _) =>
+                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _) =>
                         ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
                         {
                             LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
@@ -162,11 +168,11 @@ public static class HeadTrainer
                 break;
             case "LightGbm":
                 foreach (var leaves in o.LightGbm.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), true, (train, valid) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
+                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), (train, valid) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
                 break;
             case "FastTree":
                 foreach (var leaves in o.FastTree.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.FastTree, leaves), true, (train, valid) => FastTree(ml, o, leaves, threads).Fit(train, valid));
+                    yield return new Candidate(TreeParameters(o.FastTree, leaves), (train, valid) => FastTree(ml, o, leaves, threads).Fit(train, valid));
                 break;
             default:
                 throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
