@@ -96,7 +96,10 @@ public sealed class HeadSelectionConfig
     /// rows, then the winner is refitted once on all rows; 0 = every candidate on all rows. SDCA always uses all rows.
     /// </summary>
     public int SelectionRows { get; set; } = 65_536;
-    /// <summary>Threads for the head trainers; null = all cores. Results are deterministic for a given seed and thread count.</summary>
+    /// <summary>
+    /// Threads for the head trainers during selection and for a tree refit (the L-BFGS refit on all rows runs on one
+    /// thread over one dense table); null = all cores. Results are deterministic for a given seed and thread count.
+    /// </summary>
     public int? Threads { get; set; }
     /// <summary>L-BFGS stops when the mean relative improvement of its objective over 5 iterations is below this.</summary>
     public double LbfgsTolerance { get; set; } = 1e-7;

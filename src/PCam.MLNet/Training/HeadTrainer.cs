@@ -36,8 +36,8 @@ public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Tri
 /// Fit(data, LinearModelParameters)) were tried and stalled on 65,536 generated rows: every L2 from 300 down to 10 ended
 /// with the valid NLL of the L2 = 1000 weights it started from (the objective is a float and changes little between
 /// neighbouring optima, so the relative-improvement stop can fire before the weights move).
-/// During the refit the trainer's own in-memory copy of the rows is the only copy of the train table (rows stream
-/// from the feature cache through the normalizer). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
+/// During the refit one dense normalised table is the only copy of the train rows (read once from the feature cache
+/// through the normaliser). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
 /// search for comparison.
 /// </remarks>
 public static class HeadTrainer
@@ -66,6 +66,7 @@ public static class HeadTrainer
         // stream their input every iteration, so they get one dense table instead of the normalizer over the cache file.
         var trainerCopiesRows = o.Trainer is "LightGbm" or "FastTree" || (o.Trainer == "LbfgsLogisticRegression" && threads > 1);
         var selectionRows = subsample ? sel.SelectionRows : labels.Length;
+        ReleaseGarbage();
         var trials = RunTrials(subsample ? FeatureTable.Load(trainView, StratifiedSample(labels, sel.SelectionRows, o.Seed))
             : trainerCopiesRows ? trainView : FeatureTable.Load(trainView));
 
@@ -74,10 +75,10 @@ public static class HeadTrainer
             log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
                         $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
             var list = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
-            foreach (var candidate in FastCandidates(ml, o, threads))
+            foreach (var candidate in FastCandidates(ml, o))
             {
                 var sw = Stopwatch.StartNew();
-                var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable), validTable);
+                var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable, threads), validTable);
                 var trial = new HeadTrial(o.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = selectionRows };
                 log?.Invoke($"{trial.Trainer} {Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
                             $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
@@ -90,12 +91,14 @@ public static class HeadTrainer
         var (bestModel, bestTrial) = (best.Model, best.Trial);
         if (subsample)
         {
-            // The subsample table and the last trainer's copy of it are garbage now: free them before the refit copies
-            // all rows, so the head stage peaks at about one train table plus valid (measured by `pcam bench heads`).
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            // The subsample table and the last trainer's copy of it are garbage now.
+            ReleaseGarbage();
             var sw = Stopwatch.StartNew();
-            var refitInput = trainerCopiesRows ? trainView : FeatureTable.Load(trainView);
-            var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable), validTable);
+            // L-BFGS refits on one thread over one dense table (one array, instead of the per-row arrays a multi-threaded
+            // ML.NET L-BFGS copies the rows into); on 262,144 x 896 the refit took 44-63 s either way on a loaded machine.
+            var lbfgs = o.Trainer == "LbfgsLogisticRegression";
+            var refitInput = trainerCopiesRows && !lbfgs ? trainView : FeatureTable.Load(trainView);
+            var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable, lbfgs ? 1 : threads), validTable);
             bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
             bestModel = model;
             log?.Invoke($"{o.Trainer} {Describe(best.Trial.Parameters)} refitted on all {labels.Length:N0} rows: valid NLL {m.Nll:F4}, " +
@@ -104,6 +107,15 @@ public static class HeadTrainer
         var final = normalizer is null ? bestModel : normalizer.Append(bestModel);
         return new HeadResult(final, trials.Select(t => t.Trial).ToList(), bestTrial);
     }
+
+    /// <summary>
+    /// Streaming the cache file (normaliser fit, valid and subsample loads) leaves the GC heap holding hundreds of MB of
+    /// freed row buffers that it keeps committed (the working set reached 0.94 GB before the first trial for a 0.23 GB
+    /// table). An aggressive collection at the head stage's boundaries returns part of it to the OS (peak 1.33 -> 1.01 GB
+    /// at 65,536 x 896 in `pcam bench heads`).
+    /// </summary>
+    private static void ReleaseGarbage() =>
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>Re-fits the probability mapping on the validation split (frozen-feature heads are over-confident on train) and scores valid.</summary>
     private static (ITransformer Model, SplitMetrics Valid) Calibrate(MLContext ml, ITransformer head, IDataView valid)
@@ -138,16 +150,16 @@ public static class HeadTrainer
     }
 
     /// <summary>A candidate of the default search: its parameters and Fit(train, valid).</summary>
-    private sealed record Candidate(Dictionary<string, string> Parameters, Func<IDataView, IDataView, ITransformer> Fit);
+    private sealed record Candidate(Dictionary<string, string> Parameters, Func<IDataView, IDataView, int, ITransformer> Fit);
 
-    private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o, int threads)
+    private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o)
     {
         switch (o.Trainer)
         {
             case "LbfgsLogisticRegression":
                 // Every L2 from zero weights: warm starts along the path stalled (see the class remarks).
                 foreach (var l2 in o.Lbfgs.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _) =>
+                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _, threads) =>
                         ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
                         {
                             LabelColumnName = Label, FeatureColumnName = Features,
@@ -158,7 +170,7 @@ public static class HeadTrainer
                 break;
             case "SdcaLogisticRegression":
                 foreach (var l2 in o.Sdca.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _) =>
+                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _, _) =>
                         ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
                         {
                             LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
@@ -168,11 +180,11 @@ public static class HeadTrainer
                 break;
             case "LightGbm":
                 foreach (var leaves in o.LightGbm.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), (train, valid) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
+                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), (train, valid, threads) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
                 break;
             case "FastTree":
                 foreach (var leaves in o.FastTree.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.FastTree, leaves), (train, valid) => FastTree(ml, o, leaves, threads).Fit(train, valid));
+                    yield return new Candidate(TreeParameters(o.FastTree, leaves), (train, valid, threads) => FastTree(ml, o, leaves, threads).Fit(train, valid));
                 break;
             default:
                 throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
