@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -9,19 +10,20 @@ using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;
 
-/// <summary>`pcam bench read|featurize`: measured throughput and ratios, printed (benchmarks, not tests).</summary>
+/// <summary>`pcam bench read|featurize|heads`: measured throughput and ratios, printed (benchmarks, not tests).</summary>
 internal sealed class BenchCommand : ICommandFactory
 {
     public const int FullPCamRows = 327_680;
 
     public Command Create(CliContext cli)
     {
-        var bench = new Command("bench", "Measure read and featurization throughput (prints ratios against the baselines).");
+        var bench = new Command("bench", "Measure read, featurization and head-selection speed (prints ratios against the baselines).");
         bench.Subcommands.Add(Read(cli));
         bench.Subcommands.Add(Featurize(cli));
         bench.Subcommands.Add(RandomVitCommand(cli));
         bench.Subcommands.Add(HeatmapBench.Create(cli));
         bench.Subcommands.Add(BenchTtaCommand.Create(cli));
+        bench.Subcommands.Add(Heads(cli));
         return bench;
     }
 
@@ -216,5 +218,87 @@ internal sealed class BenchCommand : ICommandFactory
         o.WriteLine($"int8 featurizer           {r.Int8RowsPerSecond,8:F1} rows/s");
         o.WriteLine($"int8/fp32 = {r.Speedup:F2}x (goal >= 2x); feature cosine min {r.MinCosine:F4}, mean {r.MeanCosine:F4}");
         return int8;
+    }
+
+    private static Command Heads(CliContext cli)
+    {
+        var rows = new Option<int>("--rows") { Description = "Generated train rows.", DefaultValueFactory = _ => 262_144 };
+        var validRows = new Option<int>("--valid-rows") { Description = "Generated valid rows.", DefaultValueFactory = _ => 32_768 };
+        var dim = new Option<int>("--dim") { Description = "Feature dimension.", DefaultValueFactory = _ => 896 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the generated table and of the search.", DefaultValueFactory = _ => 1 };
+        var old = new Option<bool>("--old") { Description = "Run the original exhaustive search (without --new: only it)." };
+        var @new = new Option<bool>("--new") { Description = "Run the default search (without --old: only it). Neither flag: both, alternating." };
+        var repeat = new Option<int>("--repeat") { Description = "Rounds (each runs every chosen path once, alternating).", DefaultValueFactory = _ => 1 };
+        var trainer = new Option<string>("--trainer") { Description = "Head trainer.", DefaultValueFactory = _ => "LbfgsLogisticRegression" };
+        var threads = new Option<int?>("--threads") { Description = "HeadSelection.Threads for the default path (default: all cores)." };
+        var selectionRows = new Option<int?>("--selection-rows") { Description = "HeadSelection.SelectionRows for the default path." };
+        var tolerance = new Option<double?>("--tolerance") { Description = "HeadSelection.LbfgsTolerance for the default path." };
+        var cache = new Option<string?>("--cache-dir") { Description = "Cache folder for the generated tables (default .pcam-cache)." };
+        var cmd = new Command("heads", "Head selection (all candidates + calibration) on a generated PCam-sized feature table: original exhaustive search vs the default search.")
+        {
+            rows, validRows, dim, seed, old, @new, repeat, trainer, threads, selectionRows, tolerance, cache,
+        };
+        cli.Bind(cmd, (parse, log) =>
+        {
+            var (n, nValid, d) = (parse.GetValue(rows), parse.GetValue(validRows), parse.GetValue(dim));
+            if (n < 2 || nValid < 2 || d < 1) throw new PCamConfigException("--rows and --valid-rows must be at least 2 and --dim at least 1.");
+            var t = new TrainingOptionConfig { Trainer = parse.GetValue(trainer)!, Seed = parse.GetValue(seed) };
+            if (parse.GetValue(threads) is { } th) t.HeadSelection.Threads = th;
+            if (parse.GetValue(selectionRows) is { } sr) t.HeadSelection.SelectionRows = sr;
+            if (parse.GetValue(tolerance) is { } tol) t.HeadSelection.LbfgsTolerance = tol;
+            var config = new PCamConfig { TrainingOption = t };
+            PCamConfigLoader.Validate(config, "command line");
+            var runOld = parse.GetValue(old) || !parse.GetValue(@new);
+            var runNew = parse.GetValue(@new) || !parse.GetValue(old);
+            var ml = new MLContext(seed: t.Seed);
+            var dir = Path.Combine(parse.GetValue(cache) ?? ".pcam-cache", "bench-heads");
+            var (trainPath, validPath) = HeadBenchmark.EnsureTables(ml, dir, n, nValid, d, t.Seed, log.Info);
+            var o = cli.Out;
+            var tableBytes = (long)n * d * sizeof(float);
+            o.WriteLine($"table  train {n:N0} x {d} ({tableBytes / 1e9:F2} GB as float32), valid {nValid:N0}; generated, seed {t.Seed} ({trainPath})");
+            o.WriteLine($"host   {Environment.ProcessorCount} cores, load average {LoadAverage()} at start");
+            var runs = new List<HeadBenchRun>();
+            for (var round = 0; round < Math.Max(1, parse.GetValue(repeat)); round++)
+                foreach (var exhaustive in new[] { true, false }.Where(e => e ? runOld : runNew))
+                {
+                    var r = HeadBenchmark.Run(ml, trainPath, validPath, t, exhaustive, log.Info);
+                    runs.Add(r);
+                    o.WriteLine(Line(r, tableBytes));
+                }
+            o.WriteLine($"host   load average {LoadAverage()} at end; process peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1e9:F2} GB");
+            var olds = runs.Where(r => r.Exhaustive).ToList();
+            var news = runs.Where(r => !r.Exhaustive).ToList();
+            if (olds.Count > 0 && news.Count > 0)
+            {
+                o.WriteLine($"ratio  old/new total seconds = {olds.Average(r => r.Seconds) / news.Average(r => r.Seconds):F1}x " +
+                            $"(means over {olds.Count} + {news.Count} runs)");
+                o.WriteLine($"delta  valid NLL new - old = {Signed(news[0].Result.Best.ValidNll - olds[0].Result.Best.ValidNll)} (goal |delta| <= 0.002); " +
+                            $"same choice: {HeadTrainer.Describe(news[0].Result.Best.Parameters) == HeadTrainer.Describe(olds[0].Result.Best.Parameters)}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string Line(HeadBenchRun r, long tableBytes)
+    {
+        var trials = string.Join(" ", r.Result.Trials.Select(t => $"{Short(t.Parameters)}:{t.Seconds:F1}s/{t.ValidNll:F4}"));
+        var refit = r.Result.Trials.Contains(r.Result.Best) ? "" : $" refit {r.Result.Best.TrainRows:N0} rows {r.Result.Best.Seconds:F1}s;";
+        return $"{(r.Exhaustive ? "old" : "new"),-6} total {r.Seconds,7:F1} s; trials (param:s/NLL, {r.Result.Trials[0].TrainRows:N0} rows) {trials};{refit} " +
+               $"chosen {Short(r.Result.Best.Parameters)} valid NLL {r.Result.Best.ValidNll:F4}; " +
+               $"peak working set {r.PeakWorkingSetBytes / 1e9:F2} GB ({(double)r.PeakWorkingSetBytes / tableBytes:F2}x table; {r.StartWorkingSetBytes / 1e9:F2} GB before)";
+    }
+
+    private static string Signed(double d) => (d >= 0 ? "+" : "") + d.ToString("F4", CultureInfo.InvariantCulture);
+
+    private static string Short(IReadOnlyDictionary<string, string> p) =>
+        p.TryGetValue("L2Regularization", out var l2) ? $"L2={l2}" : p.TryGetValue("NumberOfLeaves", out var leaves) ? $"leaves={leaves}" : HeadTrainer.Describe(p);
+
+    private static string LoadAverage()
+    {
+        try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "n/a"; }
+        catch (UnauthorizedAccessException) { return "n/a"; }
+        }
     }
 }

@@ -84,6 +84,8 @@ public sealed class TrainingOptionConfig
         new() { ImageSize = ImageSize, Tta = tta ?? Tta, CenterPool = CenterPool, ColorStats = ColorStats };
 
     public LinearHeadConfig Sdca { get; set; } = new() { L2Regularization = [1e-4, 1e-3, 1e-2] };
+    /// <summary>How the head's hyper-parameters are searched (subsample, threads, tolerance).</summary>
+    public HeadSelectionConfig HeadSelection { get; set; } = new();
     public TreeHeadConfig LightGbm { get; set; } = new();
     public TreeHeadConfig FastTree { get; set; } = new() { LearningRate = 0.1, NumberOfTrees = 300 };
 }
@@ -94,6 +96,24 @@ public sealed class LinearHeadConfig
     public double[] L2Regularization { get; set; } = [10, 30, 100, 300, 1000];
     /// <summary>L1 strength.</summary>
     public double L1Regularization { get; set; }
+}
+
+public sealed class HeadSelectionConfig
+{
+    /// <summary>
+    /// L-BFGS, LightGBM and FastTree candidates are compared on a seeded class-stratified subsample of this many train
+    /// rows, then the winner is refitted once on all rows; 0 = every candidate on all rows. SDCA always uses all rows.
+    /// </summary>
+    public int SelectionRows { get; set; } = 65_536;
+    /// <summary>
+    /// Threads for the head trainers during selection and for a tree refit (the L-BFGS refit on all rows runs on one
+    /// thread over one dense table); null = all cores. Results are deterministic for a given seed and thread count.
+    /// </summary>
+    public int? Threads { get; set; }
+    /// <summary>L-BFGS stops when the mean relative improvement of its objective over 5 iterations is below this.</summary>
+    public double LbfgsTolerance { get; set; } = 1e-7;
+    /// <summary>The original search (every candidate from scratch on all rows, one thread, L-BFGS tolerance 1e-7); the benchmark baseline.</summary>
+    public bool Exhaustive { get; set; }
 }
 
 public sealed class TreeHeadConfig

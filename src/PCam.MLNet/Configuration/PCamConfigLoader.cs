@@ -90,6 +90,10 @@ public static class PCamConfigLoader
         if (t.BatchSize is < 1 or > 4096) Fail("TrainingOption.BatchSize", $"must be between 1 and 4096 (got {t.BatchSize}).");
         if (string.IsNullOrWhiteSpace(t.ModelPath) || !t.ModelPath.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))
             Fail("TrainingOption.ModelPath", $"must be a .zip path (got \"{t.ModelPath}\").");
+        if (t.HeadSelection is null) Fail("TrainingOption.HeadSelection", "is missing.");
+        if (t.HeadSelection!.SelectionRows < 0) Fail("TrainingOption.HeadSelection.SelectionRows", $"must be 0 (all rows) or more (got {t.HeadSelection.SelectionRows}).");
+        if (t.HeadSelection.Threads is < 1) Fail("TrainingOption.HeadSelection.Threads", $"must be at least 1 or null (got {t.HeadSelection.Threads}).");
+        if (!(t.HeadSelection.LbfgsTolerance is > 0 and < 1)) Fail("TrainingOption.HeadSelection.LbfgsTolerance", $"must be between 0 and 1 (got {t.HeadSelection.LbfgsTolerance}).");
         CheckLinear(t.Lbfgs, "TrainingOption.Lbfgs");
         CheckLinear(t.Sdca, "TrainingOption.Sdca");
         CheckTree(t.LightGbm, "TrainingOption.LightGbm");

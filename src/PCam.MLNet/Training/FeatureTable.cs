@@ -68,6 +68,70 @@ internal sealed class FeatureTable : IDataView
         return new FeatureTable(features, labels, indices, dim);
     }
 
+    /// <summary>A table over arrays the caller made (rows x dim features, row-major); the arrays are not copied.</summary>
+    internal static FeatureTable FromArrays(float[] features, bool[] labels, long[] indices, int dim)
+    {
+        if (dim < 1 || features.Length != (long)labels.Length * dim || indices.Length != labels.Length)
+            throw new ArgumentException($"Expected {labels.Length} x {dim} features and {labels.Length} indices.");
+        return new FeatureTable(features, labels, indices, dim);
+    }
+
+    public int Dimension => _dim;
+
+    /// <summary>Bytes held by the feature values (rows x dimension x 4).</summary>
+    public long FeatureBytes => (long)_features.Length * sizeof(float);
+
+    /// <summary>
+    /// Reads Features and Label (and Index when present, else the row position) of <paramref name="rows"/> (ascending
+    /// row positions; null = every row) of any view into one dense table: one pass, one copy.
+    /// </summary>
+    public static FeatureTable Load(IDataView source, IReadOnlyList<long>? rows = null)
+    {
+        var s = source.Schema;
+        var featuresColumn = s.GetColumnOrNull(FeaturesColumn)
+            ?? throw new InvalidOperationException($"The view has no '{FeaturesColumn}' column.");
+        var dim = featuresColumn.Type is VectorDataViewType { Size: > 0 } v && v.ItemType == NumberDataViewType.Single
+            ? v.Size : throw new InvalidOperationException($"'{FeaturesColumn}' must be a fixed-size vector of Single.");
+        var labelColumn = s[PatchSchema.LabelColumn];
+        var indexColumn = s.GetColumnOrNull(PatchSchema.IndexColumn) is { Type: var t } c && t == NumberDataViewType.Int64 ? c : (DataViewSchema.Column?)null;
+        var n = rows?.Count ?? source.GetRowCount() ?? ReadLabels(source).Length;
+        var features = new float[checked(n * dim)];
+        var labels = new bool[n];
+        var indices = new long[n];
+        var cols = new List<DataViewSchema.Column> { featuresColumn, labelColumn };
+        if (indexColumn is { } ic) cols.Add(ic);
+        using var cursor = source.GetRowCursor(cols);
+        var feature = cursor.GetGetter<VBuffer<float>>(featuresColumn);
+        var label = cursor.GetGetter<bool>(labelColumn);
+        var index = indexColumn is { } i ? cursor.GetGetter<long>(i) : null;
+        VBuffer<float> buffer = default;
+        long position = -1, k = 0;
+        while (k < n && cursor.MoveNext())
+        {
+            position++;
+            if (rows is not null && rows[(int)k] != position) continue;
+            feature(ref buffer);
+            buffer.CopyTo(features.AsSpan((int)(k * dim), dim));
+            label(ref labels[k]);
+            if (index is null) indices[k] = position; else index(ref indices[k]);
+            k++;
+        }
+        if (k != n) throw new InvalidOperationException($"Expected {n} rows, read {k}.");
+        return new FeatureTable(features, labels, indices, dim);
+    }
+
+    /// <summary>The Label column of a view, in row order (reads only that column).</summary>
+    public static bool[] ReadLabels(IDataView source)
+    {
+        var column = source.Schema[PatchSchema.LabelColumn];
+        var labels = new List<bool>((int)(source.GetRowCount() ?? 0));
+        using var cursor = source.GetRowCursor([column]);
+        var label = cursor.GetGetter<bool>(column);
+        bool l = false;
+        while (cursor.MoveNext()) { label(ref l); labels.Add(l); }
+        return labels.ToArray();
+    }
+
     public bool CanShuffle => false;
     public DataViewSchema Schema { get; }
     public long? GetRowCount() => _labels.Length;

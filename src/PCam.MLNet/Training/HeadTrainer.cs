@@ -10,38 +10,221 @@ using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
-/// <summary>One head fitted during selection: what was tried and how it scored on the validation split.</summary>
+/// <summary>One head fitted during selection: what was tried, on how many train rows, and how it scored on the validation split.</summary>
 public sealed record HeadTrial(string Trainer, IReadOnlyDictionary<string, string> Parameters, SplitMetrics Valid, double Seconds)
 {
     public double ValidNll => Valid.Nll;
+    /// <summary>Train rows the head was fitted on (a stratified subsample during selection, all rows for the refit).</summary>
+    public long TrainRows { get; init; }
 }
 
+/// <summary>The chosen model, every trial, and the chosen head (the refit on all rows when selection used a subsample).</summary>
 public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Trials, HeadTrial Best);
 
 /// <summary>
 /// Trains an ML.NET binary head on cached features. The validation split picks the hyper-parameters
 /// (lowest NLL), stops boosting early, and fits the Platt calibration; the test split is never seen here.
 /// </summary>
+/// <remarks>
+/// The default search (<see cref="HeadSelectionConfig"/>): features are standardised once (the normalizer is fitted on
+/// all train rows and is the model's first step); candidates are compared on a seeded class-stratified subsample held
+/// as one dense table; L-BFGS runs on all head threads (ML.NET splits the rows into one chunk per thread and sums the
+/// chunks in order, so a seed and thread count give the same weights) and stops at
+/// <see cref="HeadSelectionConfig.LbfgsTolerance"/>; the winner is refitted once on all rows. ML.NET's L2 penalty is
+/// added to the summed (not averaged) loss, so an L2 value means the same prior on any number of rows and is not
+/// rescaled for the subsample. Every fit starts from zero weights: warm starts along the L2 path (ML.NET's
+/// Fit(data, LinearModelParameters)) were tried and stalled on 65,536 generated rows: every L2 from 300 down to 10 ended
+/// with the valid NLL of the L2 = 1000 weights it started from (the objective is a float and changes little between
+/// neighbouring optima, so the relative-improvement stop can fire before the weights move).
+/// During the refit one dense normalised table is the only copy of the train rows (read once from the feature cache
+/// through the normaliser). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
+/// search for comparison.
+/// </remarks>
 public static class HeadTrainer
 {
     private const string Features = FeatureTable.FeaturesColumn;
     private const string Label = PatchSchema.LabelColumn;
 
     public static HeadResult Train(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
-        Action<string>? log = null)
+        Action<string>? log = null) =>
+        options.HeadSelection.Exhaustive
+            ? TrainExhaustive(ml, ml.Data.Cache(train), ml.Data.Cache(valid), options, log)
+            : TrainFast(ml, train, valid, options, log);
+
+    private static HeadResult TrainFast(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig o, Action<string>? log)
+    {
+        var sel = o.HeadSelection;
+        var threads = sel.Threads ?? Environment.ProcessorCount;
+        var linear = o.Trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression";
+        var prep = Stopwatch.StartNew();
+        ITransformer? normalizer = linear ? ml.Transforms.NormalizeMeanVariance(Features).Fit(train) : null;
+        var trainView = normalizer?.Transform(train) ?? train;
+        var validTable = FeatureTable.Load(normalizer?.Transform(valid) ?? valid);
+        var labels = FeatureTable.ReadLabels(train);
+        var subsample = o.Trainer != "SdcaLogisticRegression" && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
+        // Multi-threaded L-BFGS and the tree trainers copy their train rows themselves; a single-threaded L-BFGS and SDCA
+        // stream their input every iteration, so they get one dense table instead of the normalizer over the cache file.
+        var trainerCopiesRows = o.Trainer is "LightGbm" or "FastTree" || (o.Trainer == "LbfgsLogisticRegression" && threads > 1);
+        var selectionRows = subsample ? sel.SelectionRows : labels.Length;
+        ReleaseGarbage();
+        var trials = RunTrials(subsample ? FeatureTable.Load(trainView, StratifiedSample(labels, sel.SelectionRows, o.Seed))
+            : trainerCopiesRows ? trainView : FeatureTable.Load(trainView));
+
+        List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)> RunTrials(IDataView selection)
+        {
+            log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
+                        $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
+            var list = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
+            foreach (var candidate in FastCandidates(ml, o))
+            {
+                var sw = Stopwatch.StartNew();
+                var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable, threads), validTable);
+                var trial = new HeadTrial(o.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = selectionRows };
+                log?.Invoke($"{trial.Trainer} {Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
+                            $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
+                list.Add((trial, model, candidate));
+            }
+            return list;
+        }
+
+        var best = trials.MinBy(t => t.Trial.ValidNll);
+        var (bestModel, bestTrial) = (best.Model, best.Trial);
+        if (subsample)
+        {
+            // The subsample table and the last trainer's copy of it are garbage now.
+            ReleaseGarbage();
+            var sw = Stopwatch.StartNew();
+            // L-BFGS refits on one thread over one dense table (one array, instead of the per-row arrays a multi-threaded
+            // ML.NET L-BFGS copies the rows into); on 262,144 x 896 the refit took 44-63 s either way on a loaded machine.
+            var lbfgs = o.Trainer == "LbfgsLogisticRegression";
+            var refitInput = trainerCopiesRows && !lbfgs ? trainView : FeatureTable.Load(trainView);
+            var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable, lbfgs ? 1 : threads), validTable);
+            bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
+            bestModel = model;
+            log?.Invoke($"{o.Trainer} {Describe(best.Trial.Parameters)} refitted on all {labels.Length:N0} rows: valid NLL {m.Nll:F4}, " +
+                        $"AUC {m.Auc:F4}, Acc {m.Accuracy:F4} ({bestTrial.Seconds:F1} s)");
+        }
+        var final = normalizer is null ? bestModel : normalizer.Append(bestModel);
+        return new HeadResult(final, trials.Select(t => t.Trial).ToList(), bestTrial);
+    }
+
+    /// <summary>
+    /// Streaming the cache file (normaliser fit, valid and subsample loads) leaves the GC heap holding hundreds of MB of
+    /// freed row buffers that it keeps committed (the working set reached 0.94 GB before the first trial for a 0.23 GB
+    /// table). An aggressive collection at the head stage's boundaries returns part of it to the OS (peak 1.33 -> 1.01 GB
+    /// at 65,536 x 896 in `pcam bench heads`).
+    /// </summary>
+    private static void ReleaseGarbage() =>
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+
+    /// <summary>Re-fits the probability mapping on the validation split (frozen-feature heads are over-confident on train) and scores valid.</summary>
+    private static (ITransformer Model, SplitMetrics Valid) Calibrate(MLContext ml, ITransformer head, IDataView valid)
+    {
+        var scored = head.Transform(valid);
+        var calibrator = ml.BinaryClassification.Calibrators.Platt(Label, "Score").Fit(scored);
+        // The head's PredictedLabel is Score > 0; after recalibration the decision must be Probability >= 0.5.
+        var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(scored));
+        var model = head.Append(calibrator).Append(decision);
+        var (m, _) = PCamMetrics.Evaluate(ml, model.Transform(valid), "valid");
+        return (model, m);
+    }
+
+    /// <summary>
+    /// Row positions (ascending) of a seeded sample of <paramref name="size"/> rows with the classes in the same
+    /// proportions as <paramref name="labels"/> (each class keeps at least one row when it has one).
+    /// </summary>
+    public static long[] StratifiedSample(IReadOnlyList<bool> labels, int size, int seed)
+    {
+        if (size >= labels.Count) return Enumerable.Range(0, labels.Count).Select(i => (long)i).ToArray();
+        var positive = new List<long>();
+        var negative = new List<long>();
+        for (var i = 0; i < labels.Count; i++) (labels[i] ? positive : negative).Add(i);
+        var takePositive = (int)Math.Round((double)size * positive.Count / labels.Count);
+        if (positive.Count > 0) takePositive = Math.Clamp(takePositive, 1, Math.Min(positive.Count, size - (negative.Count > 0 ? 1 : 0)));
+        var rand = new Random(seed);
+        var p = positive.ToArray();
+        var n = negative.ToArray();
+        rand.Shuffle(p);
+        rand.Shuffle(n);
+        return p.Take(takePositive).Concat(n.Take(size - takePositive)).Order().ToArray();
+    }
+
+    /// <summary>A candidate of the default search: its parameters and Fit(train, valid).</summary>
+    private sealed record Candidate(Dictionary<string, string> Parameters, Func<IDataView, IDataView, int, ITransformer> Fit);
+
+    private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o)
+    {
+        switch (o.Trainer)
+        {
+            case "LbfgsLogisticRegression":
+                // Every L2 from zero weights: warm starts along the path stalled (see the class remarks).
+                foreach (var l2 in o.Lbfgs.L2Regularization)
+                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _, threads) =>
+                        ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
+                        {
+                            LabelColumnName = Label, FeatureColumnName = Features,
+                            L2Regularization = (float)l2, L1Regularization = (float)o.Lbfgs.L1Regularization,
+                            OptimizationTolerance = (float)o.HeadSelection.LbfgsTolerance, MaximumNumberOfIterations = 1000,
+                            NumberOfThreads = threads,
+                        }).Fit(train));
+                break;
+            case "SdcaLogisticRegression":
+                foreach (var l2 in o.Sdca.L2Regularization)
+                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _, _) =>
+                        ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
+                        {
+                            LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
+                            L1Regularization = (float)o.Sdca.L1Regularization,
+                            NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
+                        }).Fit(train));
+                break;
+            case "LightGbm":
+                foreach (var leaves in o.LightGbm.NumberOfLeaves)
+                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), (train, valid, threads) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
+                break;
+            case "FastTree":
+                foreach (var leaves in o.FastTree.NumberOfLeaves)
+                    yield return new Candidate(TreeParameters(o.FastTree, leaves), (train, valid, threads) => FastTree(ml, o, leaves, threads).Fit(train, valid));
+                break;
+            default:
+                throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
+        }
+    }
+
+    private static LightGbmBinaryTrainer LightGbm(MLContext ml, TrainingOptionConfig o, int leaves, int threads) =>
+        ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
+        {
+            LabelColumnName = Label, FeatureColumnName = Features, NumberOfLeaves = leaves,
+            LearningRate = o.LightGbm.LearningRate, NumberOfIterations = o.LightGbm.NumberOfTrees,
+            MinimumExampleCountPerLeaf = o.LightGbm.MinimumExampleCountPerLeaf,
+            EarlyStoppingRound = 50, Seed = o.Seed, Deterministic = true, NumberOfThreads = threads, Silent = true,
+            Booster = new GradientBooster.Options { FeatureFraction = 0.5 },
+        });
+
+    private static FastTreeBinaryTrainer FastTree(MLContext ml, TrainingOptionConfig o, int leaves, int threads) =>
+        ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options
+        {
+            LabelColumnName = Label, FeatureColumnName = Features, NumberOfLeaves = leaves,
+            LearningRate = o.FastTree.LearningRate, NumberOfTrees = o.FastTree.NumberOfTrees,
+            MinimumExampleCountPerLeaf = o.FastTree.MinimumExampleCountPerLeaf,
+            EarlyStoppingRule = new TolerantEarlyStoppingRule(), EarlyStoppingMetric = EarlyStoppingMetric.L1Norm,
+            FeatureFraction = 0.5, Seed = o.Seed, NumberOfThreads = threads,
+        });
+
+    private static Dictionary<string, string> LinearParameters(double l2, double l1) =>
+        new() { ["L2Regularization"] = F(l2), ["L1Regularization"] = F(l1) };
+
+    /// <summary>The original search, kept as the benchmark baseline: every candidate from scratch on all (cached) rows, one thread.</summary>
+    private static HeadResult TrainExhaustive(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
+        Action<string>? log)
     {
         var trials = new List<(HeadTrial Trial, ITransformer Model)>();
+        var rows = train.GetRowCount() ?? 0;
         foreach (var (parameters, fit) in Candidates(ml, options))
         {
             var sw = Stopwatch.StartNew();
-            var head = fit(train, valid);
-            // Re-fit the probability mapping on the validation split: frozen-feature heads are over-confident on train.
-            var calibrator = ml.BinaryClassification.Calibrators.Platt(Label, "Score").Fit(head.Transform(valid));
-            // The head's PredictedLabel is Score > 0; after recalibration the decision must be Probability >= 0.5.
-            var decision = ml.Transforms.Expression("PredictedLabel", "p => p >= 0.5", "Probability").Fit(calibrator.Transform(head.Transform(valid)));
-            var model = head.Append(calibrator).Append(decision);
-            var (m, _) = PCamMetrics.Evaluate(ml, model.Transform(valid), "valid");
-            var trial = new HeadTrial(options.Trainer, parameters, m, sw.Elapsed.TotalSeconds);
+            var (model, m) = Calibrate(ml, fit(train, valid), valid);
+            var trial = new HeadTrial(options.Trainer, parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = rows };
             log?.Invoke($"{trial.Trainer} {Describe(parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
                         $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s)");
             trials.Add((trial, model));

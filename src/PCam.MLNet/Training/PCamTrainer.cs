@@ -124,7 +124,8 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var testFeatures = test is null ? null : Features(test, "test", graph);
 
         var sw = Stopwatch.StartNew();
-        var head = HeadTrainer.Train(ml, ml.Data.Cache(trainFeatures), ml.Data.Cache(validFeatures), t, m => { log.Info(m); FaultInjection.KillPoint("head"); });
+        // The cached feature files go in as they are: the head search holds its own dense tables (see HeadTrainer).
+        var head = HeadTrainer.Train(ml, trainFeatures, validFeatures, t, m => { log.Info(m); FaultInjection.KillPoint("head"); });
         seconds["head"] = sw.Elapsed.TotalSeconds;
         log.Info($"Head: {head.Best.Trainer} {HeadTrainer.Describe(head.Best.Parameters)} (lowest valid NLL of {head.Trials.Count}).");
 
