@@ -203,6 +203,7 @@ internal sealed class BenchCommand : ICommandFactory
         });
         return cmd;
     }
+
     /// <summary>Calibrates on the benchmark rows' single-view fp32 graph, prints int8 vs fp32 (alternating, same rows), returns the int8 graph.</summary>
     private static FeaturizerGraph CompareInt8(CliContext cli, TrainingOptionConfig t, FeaturizerGraph fp32, byte[] images, int n,
         ExecutionDevice device, int batch, int calibrationRows, int? threads)
@@ -299,6 +300,5 @@ internal sealed class BenchCommand : ICommandFactory
         try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
         catch (IOException) { return "n/a"; }
         catch (UnauthorizedAccessException) { return "n/a"; }
-        }
     }
 }
