@@ -174,9 +174,21 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     }
 
     [Fact]
+    public void HeatmapInputsThatShareAStemAreRefusedBeforeAnythingIsWritten()
+    {
+        Directory.CreateDirectory(_dir["a"]);
+        Directory.CreateDirectory(_dir["b"]);
+        File.WriteAllText(_dir["a/slide.png"], "x");
+        File.WriteAllText(_dir["b/slide.tif"], "x");
+        AssertOneErrorLine(Pcam("heatmap", "--model", f.ModelPath, _dir["a/slide.png"], _dir["b/slide.tif"], "--output", _dir["maps"]), "'slide'");
+        Assert.False(Directory.Exists(_dir["maps"]) && Directory.EnumerateFiles(_dir["maps"]).Any());
+    }
+
+    [Fact]
     public void HeatmapWithAMissingModelNamesTheModel()
     {
         var model = _dir["absent.zip"];
+        File.WriteAllText(_dir["slide.png"], "x");
         AssertOneErrorLine(Pcam("heatmap", "--model", model, _dir["slide.png"], "--output", _dir["maps"]), "absent.zip");
     }
 
