@@ -24,7 +24,9 @@ public static class PCamConfigLoader
             throw new PCamConfigException($"{path}: {Describe(e)}", e);
         }
         if (config is null) throw new PCamConfigException($"{path}: the file holds no JSON object.");
-        Validate(config, path);
+        // The backbone (and the image sizes it accepts) is checked once the command line's options are applied:
+        // `--backbone` or `--image-size` may replace the file's values.
+        Validate(config, path, checkBackbone: false);
         return config;
     }
 
@@ -53,8 +55,9 @@ public static class PCamConfigLoader
         return key.Length > 0 ? $"bad value for '{key}': {e.Message}" : e.Message;
     }
 
-    /// <summary>Checks values; throws naming the first bad key.</summary>
-    public static void Validate(PCamConfig c, string source = "configuration")
+    /// <summary>Checks values; throws naming the first bad key. <paramref name="checkBackbone"/>: also resolve the backbone
+    /// (a name or a small JSON file; no ONNX is loaded) and check ImageSize against the sizes it accepts.</summary>
+    public static void Validate(PCamConfig c, string source = "configuration", bool checkBackbone = true)
     {
         void Fail(string key, string problem) => throw new PCamConfigException($"{source}: '{key}' {problem}");
 
@@ -74,15 +77,18 @@ public static class PCamConfigLoader
         if (t.ImageSize != 0 && t.ImageSize is < 32 or > 1024) Fail("TrainingOption.ImageSize", $"must be 0 (the backbone's inputSize) or between 32 and 1024 (got {t.ImageSize}).");
         // The backbone is resolved now (a name, or a small JSON file: no ONNX is loaded), so a bad value is reported
         // before any data is decompressed.
-        BackboneConfig? backbone = null;
-        try { backbone = BackboneResolver.Resolve(t.Backbone); }
-        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or JsonException or PCamException)
+        if (checkBackbone)
         {
-            Fail("TrainingOption.Backbone", $"(\"{t.Backbone}\"): {e.Message.ReplaceLineEndings(" ")}");
+            BackboneConfig? backbone = null;
+            try { backbone = BackboneResolver.Resolve(t.Backbone); }
+            catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or JsonException or PCamException)
+            {
+                Fail("TrainingOption.Backbone", $"(\"{t.Backbone}\"): {e.Message.ReplaceLineEndings(" ")}");
+            }
+            // The backbone's own size rule (patchSize / acceptedSizes), checked before any graph or data is touched.
+            try { backbone!.CheckSize(backbone.SideFor(t.ImageSize)); }
+            catch (PCamBackboneException e) { Fail("TrainingOption.ImageSize", $"({t.ImageSize}): {e.Message}"); }
         }
-        // The packaged CNTK ResNet18 pads its stride-2 convolutions for even maps only: 96, 128, 160, 192, 224, ...
-        if (backbone is { Name: "resnet18-imagenet" } && t.ImageSize != 0 && t.ImageSize % 32 != 0)
-            Fail("TrainingOption.ImageSize", $"must be a multiple of 32 for the backbone \"{backbone.Name}\" (got {t.ImageSize}; e.g. 96 or 192).");
         if (!FeaturizerPrecision.All.Contains(t.Precision)) Fail("TrainingOption.Precision", $"must be one of {string.Join(", ", FeaturizerPrecision.All)} (got \"{t.Precision}\").");
         if (t.CalibrationRows is < 1 or > 100_000) Fail("TrainingOption.CalibrationRows", $"must be between 1 and 100000 (got {t.CalibrationRows}).");
         if (!Enum.IsDefined(t.CalibrationMethod)) Fail("TrainingOption.CalibrationMethod", $"must be MinMax or Percentile (got {t.CalibrationMethod}).");

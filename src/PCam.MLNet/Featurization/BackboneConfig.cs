@@ -25,7 +25,7 @@ public sealed class BackboneConfig
     public string TokenPooling { get; set; } = TokenPoolings.Cls;
     /// <summary>Leading non-patch tokens of a token output: the class token plus any register tokens (default 1).</summary>
     public int PrefixTokens { get; set; } = 1;
-    /// <summary>ViT patch size: input sides must be multiples of it (0 = no such rule).</summary>
+    /// <summary>Input sides must be multiples of it (a ViT's patch size, a CNN's total stride; 0 = no such rule).</summary>
     public int PatchSize { get; set; }
     /// <summary>The only input sides the export runs at (e.g. fixed position embeddings); empty = any size that runs.</summary>
     public int[] AcceptedSizes { get; set; } = [];
@@ -59,6 +59,8 @@ public sealed class BackboneConfig
         Mean = [103.06f, 115.90f, 123.15f],
         Std = [1f, 1f, 1f],
         InputSize = 224,
+        // The packaged CNTK ResNet18 pads its stride-2 convolutions for even maps only: sides 96, 128, ..., 224.
+        PatchSize = 32,
         // Chosen by the ablation in docs/ablation.md.
         FeatureOutputs = [ResNet18Stages.Layer2, ResNet18Stages.Layer3, ResNet18Stages.Layer4],
     };
