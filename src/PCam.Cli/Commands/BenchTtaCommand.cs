@@ -15,9 +15,10 @@ internal static class BenchTtaCommand
         var imageSize = new Option<int?>("--image-size") { Description = "Override TrainingOption.ImageSize." };
         var precision = new Option<string?>("--precision") { Description = "Override TrainingOption.Precision (fp32 or int8)." };
         var maxRows = new Option<long?>("--max-train-rows") { Description = "Train the head on a seeded class-balanced sample of N train rows." };
+        var noVerify = DataOptions.NoVerify();
         var cmd = new Command("tta", "Test-time augmentation ablation: 1, 2, 4, 8 views averaged on valid/test; metrics and patches/s.")
         {
-            config, data, cache, imageSize, precision, maxRows,
+            config, data, cache, imageSize, precision, maxRows, noVerify,
         };
         cli.Bind(cmd, (parse, log) =>
         {
@@ -28,6 +29,7 @@ internal static class BenchTtaCommand
             if (parse.GetValue(imageSize) is { } s) t.ImageSize = s;
             if (parse.GetValue(precision) is { } p) t.Precision = p;
             if (parse.GetValue(maxRows) is { } mr) c.DataSource.MaxTrainRows = mr;
+            if (parse.GetValue(noVerify)) c.DataSource.VerifyChecksums = false;
             PCamConfigLoader.Validate(c, "command line");
             var rows = TtaAblation.Run(c, log);
             var o = cli.Out;

@@ -8,6 +8,21 @@ namespace PCam.MLNet.Training;
 /// <summary>Calibration of the int8 featurizer on a seeded, class-balanced sample of train rows (never valid or test).</summary>
 public static class Int8Calibration
 {
+    /// <summary>
+    /// The activation ranges for an int8 featurizer, or null (after one warning) when <paramref name="fp32"/> cannot be
+    /// quantised (<see cref="FeaturizerGraph.Int8Unsupported"/>): then the graph stays as exported and records that precision.
+    /// </summary>
+    public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)
+    {
+        if (fp32.Int8Unsupported() is { } why)
+        {
+            log.Warning($"Precision int8 is not applied: {why}; the featurizer stays as exported (recorded as {fp32.Precision} in the model and metrics). " +
+                        "Set TrainingOption.Precision to fp32 to silence this.");
+            return null;
+        }
+        return Calibrate(train, fp32, t, threads, log);
+    }
+
     /// <summary>Reads <see cref="TrainingOptionConfig.CalibrationRows"/> balanced train rows (seed <see cref="TrainingOptionConfig.Seed"/>)
     /// and measures the activation ranges of the single-view fp32 graph <paramref name="fp32"/>.</summary>
     public static CalibrationTable Calibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)

@@ -81,18 +81,16 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (graph.ExternalData.Count > 0)
             log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
                      $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
-        if (t.Precision == FeaturizerPrecision.Int8 && graph.Int8Unsupported() is { } why)
-            log.Warning($"Precision int8 is not applied: {why}; the featurizer stays as exported (recorded as {graph.Precision} in the model and metrics). Set TrainingOption.Precision to fp32 to silence this.");
-        else if (t.Precision == FeaturizerPrecision.Int8)
+        var calibrationClock = Stopwatch.StartNew();
+        if (t.Precision == FeaturizerPrecision.Int8
+            && Int8Calibration.TryCalibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
+                   t, config.Environment.Threads, log) is { } table)
         {
-            var sw0 = Stopwatch.StartNew();
-            var table = Int8Calibration.Calibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
-                t, config.Environment.Threads, log);
             var quantised = graph.Quantize(table);
             trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
             graph = quantised;
-            seconds["calibration"] = sw0.Elapsed.TotalSeconds;
-            log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {sw0.Elapsed.TotalSeconds:F1} s.");
+            seconds["calibration"] = calibrationClock.Elapsed.TotalSeconds;
+            log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {calibrationClock.Elapsed.TotalSeconds:F1} s.");
         }
 
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));

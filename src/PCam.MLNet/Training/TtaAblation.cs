@@ -34,7 +34,10 @@ public static class TtaAblation
         var ml = new MLContext(seed: t.Seed);
         var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
         var (dataDir, _) = PCamTrainer.ResolveDataDirectory(config, cacheDir, log);
-        var dataOptions = new PCamDataOptions { CacheDirectory = Path.Combine(cacheDir, "h5"), Warning = log.Warning };
+        var dataOptions = new PCamDataOptions
+        {
+            CacheDirectory = Path.Combine(cacheDir, "h5"), Warning = log.Warning, VerifyChecksums = config.DataSource.VerifyChecksums,
+        };
         var train = PCamData.Open(dataDir, PCamSplit.Train, dataOptions);
         if (config.DataSource.MaxTrainRows is { } max && max < train.GetRowCount()) train = train.SampleBalanced(max, t.Seed);
         using var valid = PCamData.Open(dataDir, PCamSplit.Valid, dataOptions);
@@ -42,7 +45,8 @@ public static class TtaAblation
 
         var backbone = BackboneResolver.Resolve(t.Backbone);
         var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false));
-        if (t.Precision == FeaturizerPrecision.Int8) graph = graph.Quantize(Int8Calibration.Calibrate(train, graph, t, config.Environment.Threads, log));
+        if (t.Precision == FeaturizerPrecision.Int8 && Int8Calibration.TryCalibrate(train, graph, t, config.Environment.Threads, log) is { } table)
+            graph = graph.Quantize(table);
         var device = PCamConfigLoader.ResolveDevice(config);
         var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
         var trainFeatures = cache.GetOrCompute(train, graph, () => new BatchFeaturizer(graph, device, config.Environment.Threads), t.BatchSize, "train", null, out _);

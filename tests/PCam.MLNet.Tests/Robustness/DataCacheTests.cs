@@ -92,7 +92,7 @@ public sealed class DataCacheTests : IDisposable
 
         var imported = Cli.CliTests.Pcam("import", "--from", folder, "--output", _dir["out"], "--no-verify");
         Assert.True(imported.Code == 0, imported.Err);
-        foreach (var command in new[] { new[] { "train" }, ["evaluate"], ["verify"], ["import"], ["bench", "read"], ["bench", "featurize"] })
+        foreach (var command in new[] { new[] { "train" }, ["evaluate"], ["verify"], ["import"], ["bench", "read"], ["bench", "featurize"], ["bench", "tta"] })
             Assert.Contains("--no-verify", Cli.CliTests.Pcam([.. command, "--help"]).Out);
     }
 

@@ -37,21 +37,16 @@ public sealed partial class FeaturizerGraph
     /// Why this graph cannot be quantised, or null when it can. The quantisation pass rewrites weights held inside
     /// the graph, so a backbone whose weights are external data (or float16) stays as exported.
     /// </summary>
-    public string? Int8Unsupported() =>
-        ExternalData.Count > 0 ? $"backbone '{Backbone.Name}' keeps its weights as external data"
-        : HasFloat16Weights() ? $"backbone '{Backbone.Name}' is a float16 export"
-        : HasSubgraphs() ? $"backbone '{Backbone.Name}' is wrapped in a Scan (its fixed batch could not be made dynamic)"
-        : null;
-
-    bool HasSubgraphs() =>
-        ModelProto.Parser.ParseFrom(ModelBytes).Graph.Node.Any(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0));
-
-    bool HasFloat16Weights()
+    public string? Int8Unsupported()
     {
+        if (ExternalData.Count > 0) return $"backbone '{Backbone.Name}' keeps its weights as external data";
         var g = ModelProto.Parser.ParseFrom(ModelBytes).Graph;
         const int f16 = (int)TensorProto.Types.DataType.Float16;
-        return g.Initializer.Any(t => t.DataType == f16)
-               || g.Node.Any(n => n.OpType == "Constant" && n.Attribute.Any(a => a.T is { } t && t.DataType == f16));
+        if (g.Initializer.Any(t => t.DataType == f16) || g.Node.Any(n => n.OpType == "Constant" && n.Attribute.Any(a => a.T is { DataType: f16 })))
+            return $"backbone '{Backbone.Name}' is a float16 export";
+        if (g.Node.Any(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0)))
+            return $"backbone '{Backbone.Name}' is wrapped in a Scan (its fixed batch could not be made dynamic)";
+        return null;
     }
 
     /// <summary>
