@@ -1,7 +1,7 @@
+using PCam.MLNet.Tests.Robustness;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using BitMiracle.LibTiff.Classic;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.Cli;
@@ -189,7 +189,7 @@ public class ModelBuilderAppTests(SampleModelFixture f)
         var rgb = new byte[PatchSchema.ImageBytes];
         f.Result!.TestData!.Source.ReadImages(3, 1, rgb);
         File.WriteAllBytes(tmp["a.png"], ModelBuilderExporter.EncodePng(rgb));
-        File.WriteAllBytes(tmp["a.bmp"], Bmp(rgb));
+        File.WriteAllBytes(tmp["a.bmp"], TestImages.Bmp(rgb));
         var (code, stdout, stderr) = RunApp(dir, [tmp["a.png"], tmp["a.bmp"]]);
         Assert.True(code == 0, stderr);
         var app = Parse(stdout);
@@ -203,47 +203,11 @@ public class ModelBuilderAppTests(SampleModelFixture f)
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
         // ML.NET's decoder (SkiaSharp) has no TIFF codec: a clear error too, not a wrong answer.
-        WriteTiff(tmp["a.tif"], rgb);
+        File.WriteAllBytes(tmp["a.tif"], TestImages.Tiff(rgb));
         (code, _, stderr) = RunApp(dir, [tmp["a.tif"]]);
         Assert.Equal(1, code);
         Assert.Contains("TIFF is not supported", stderr);
     }
 
     static long Index(string patchFile) => long.Parse(Path.GetFileNameWithoutExtension(patchFile)["patch".Length..], CultureInfo.InvariantCulture);
-
-    /// <summary>A 24-bit bottom-up BMP (rows of 288 bytes need no padding).</summary>
-    static byte[] Bmp(byte[] rgb)
-    {
-        const int w = 96, h = 96, row = w * 3, header = 54;
-        var b = new byte[header + row * h];
-        b[0] = (byte)'B'; b[1] = (byte)'M';
-        BitConverter.GetBytes(b.Length).CopyTo(b, 2);
-        BitConverter.GetBytes(header).CopyTo(b, 10);
-        BitConverter.GetBytes(40).CopyTo(b, 14);
-        BitConverter.GetBytes(w).CopyTo(b, 18);
-        BitConverter.GetBytes(h).CopyTo(b, 22);
-        BitConverter.GetBytes((short)1).CopyTo(b, 26);
-        BitConverter.GetBytes((short)24).CopyTo(b, 28);
-        BitConverter.GetBytes(row * h).CopyTo(b, 34);
-        for (var y = 0; y < h; y++)
-        for (var x = 0; x < w; x++)
-        {
-            int s = (y * w + x) * 3, d = header + (h - 1 - y) * row + x * 3;
-            b[d] = rgb[s + 2]; b[d + 1] = rgb[s + 1]; b[d + 2] = rgb[s];
-        }
-        return b;
-    }
-
-    static void WriteTiff(string path, byte[] rgb)
-    {
-        using var t = Tiff.Open(path, "w");
-        t.SetField(TiffTag.IMAGEWIDTH, 96);
-        t.SetField(TiffTag.IMAGELENGTH, 96);
-        t.SetField(TiffTag.SAMPLESPERPIXEL, 3);
-        t.SetField(TiffTag.BITSPERSAMPLE, 8);
-        t.SetField(TiffTag.PHOTOMETRIC, Photometric.RGB);
-        t.SetField(TiffTag.PLANARCONFIG, PlanarConfig.CONTIG);
-        t.SetField(TiffTag.ROWSPERSTRIP, 96);
-        for (var y = 0; y < 96; y++) t.WriteScanline(rgb, y * 288, y, 0);
-    }
 }
