@@ -42,7 +42,7 @@ public sealed class FeatureCache(MLContext ml, string directory)
                 if (File.Exists(tmp)) File.Delete(tmp);
             }
         }
-        return ml.Data.LoadFromBinary(path);
+        return new CacheFileView(ml, path);
     }
 
     /// <summary>Identity of (data rows, graph): source path, size and modification time, row subset, graph fingerprint.</summary>

@@ -44,10 +44,11 @@ public static class HeadBenchmark
         var indices = new long[rows];
         const int chunk = 4096;
         var chunks = (rows + chunk - 1) / chunk;
-        // Each chunk has its own seeded generator: the table is the same whatever the thread count.
+        // Each chunk has its own seeded generator: the table is the same whatever the thread count, and in every process
+        // (HashCode.Combine, used before, is salted per process, so each generation gave another table).
         Parallel.For(0, chunks, c =>
         {
-            var rand = new Random(HashCode.Combine(seed, stream, c));
+            var rand = new Random(ChunkSeed(seed, stream, c));
             var h = new float[dim];
             var factors = new float[Factors];
             for (var r = c * chunk; r < Math.Min(rows, (c + 1) * chunk); r++)
@@ -76,7 +77,7 @@ public static class HeadBenchmark
         Directory.CreateDirectory(directory);
         string Table(string split, int n, int stream)
         {
-            var path = Path.Combine(directory, $"{split}-{n}x{dim}-seed{seed}.idv");
+            var path = Path.Combine(directory, $"{split}-{n}x{dim}-seed{seed}-v2.idv"); // v2: generator fixed across processes
             if (File.Exists(path)) return path;
             var sw = Stopwatch.StartNew();
             var table = Generate(n, dim, seed, stream);
@@ -121,7 +122,7 @@ public static class HeadBenchmark
         HeadResult result;
         try
         {
-            result = HeadTrainer.Train(ml, ml.Data.LoadFromBinary(trainPath), ml.Data.LoadFromBinary(validPath), o, log);
+            result = HeadTrainer.Train(ml, new CacheFileView(ml, trainPath), new CacheFileView(ml, validPath), o, log);
         }
         finally
         {
@@ -146,6 +147,18 @@ public static class HeadBenchmark
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
+    }
+
+    /// <summary>A fixed mix (SplitMix64's finaliser) of the seed, the stream and the chunk number.</summary>
+    internal static int ChunkSeed(int seed, int stream, int chunk)
+    {
+        unchecked
+        {
+            var z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)stream * 0xBF58476D1CE4E5B9UL ^ (ulong)(uint)chunk * 0x94D049BB133111EBUL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return (int)((z ^ (z >> 31)) & int.MaxValue);
+        }
     }
 
     private static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)

@@ -37,7 +37,9 @@ public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Tri
 /// with the valid NLL of the L2 = 1000 weights it started from (the objective is a float and changes little between
 /// neighbouring optima, so the relative-improvement stop can fire before the weights move).
 /// During the refit one dense normalised table is the only copy of the train rows (read once from the feature cache
-/// through the normaliser). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
+/// through the normaliser); the selection table is gone by then, and the cache is read through <see cref="CacheFileView"/>
+/// so that no loader keeps its block buffers between passes. Peak working set at 262,144 x 896: 1.57-1.6 GB, 1.7x the
+/// 0.94 GB table (`pcam bench heads`). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
 /// search for comparison.
 /// </remarks>
 public static class HeadTrainer
@@ -67,11 +69,13 @@ public static class HeadTrainer
         var trainerCopiesRows = o.Trainer is "LightGbm" or "FastTree" || (o.Trainer == "LbfgsLogisticRegression" && threads > 1);
         var selectionRows = subsample ? sel.SelectionRows : labels.Length;
         ReleaseGarbage();
-        var trials = RunTrials(subsample ? FeatureTable.Load(trainView, StratifiedSample(labels, sel.SelectionRows, o.Seed))
-            : trainerCopiesRows ? trainView : FeatureTable.Load(trainView));
+        var trials = RunTrials();
 
-        List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)> RunTrials(IDataView selection)
+        // The selection table is loaded in here so that no frame of TrainFast keeps it alive during the refit.
+        List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)> RunTrials()
         {
+            var selection = subsample ? FeatureTable.Load(trainView, StratifiedSample(labels, sel.SelectionRows, o.Seed))
+                : trainerCopiesRows ? trainView : FeatureTable.Load(trainView);
             log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
                         $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
             var list = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
@@ -110,12 +114,16 @@ public static class HeadTrainer
 
     /// <summary>
     /// Streaming the cache file (normaliser fit, valid and subsample loads) leaves the GC heap holding hundreds of MB of
-    /// freed row buffers that it keeps committed (the working set reached 0.94 GB before the first trial for a 0.23 GB
-    /// table). An aggressive collection at the head stage's boundaries returns part of it to the OS (peak 1.33 -> 1.01 GB
-    /// at 65,536 x 896 in `pcam bench heads`).
+    /// freed row buffers that it keeps committed. A collection at the head stage's boundaries returns them to the OS; the
+    /// finalizers run in between because what a pending finalizer references survives the first collection (262,144 x
+    /// 896 in `pcam bench heads`: 0.94 GB live before the first trial without the wait, 0.40 GB with it).
     /// </summary>
-    private static void ReleaseGarbage() =>
+    private static void ReleaseGarbage()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
 
     /// <summary>Re-fits the probability mapping on the validation split (frozen-feature heads are over-confident on train) and scores valid.</summary>
     private static (ITransformer Model, SplitMetrics Valid) Calibrate(MLContext ml, ITransformer head, IDataView valid)

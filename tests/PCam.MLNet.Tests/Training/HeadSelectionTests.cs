@@ -124,6 +124,25 @@ public class HeadSelectionTests
         }
     }
 
+    [Fact]
+    public void TheGeneratedTableIsTheSameInEveryProcess()
+    {
+        // Golden values: a per-process salted seed (HashCode.Combine) passed every in-process check and still gave
+        // another table (and other valid NLLs) in each benchmark run.
+        Assert.Equal(new[] { 2065550767, 141297707, 465150766 }, new[] { HeadBenchmark.ChunkSeed(1, 0, 0), HeadBenchmark.ChunkSeed(1, 0, 1), HeadBenchmark.ChunkSeed(1, 1, 0) });
+        var ml = new MLContext(seed: 1);
+        // Row 4,097 is in the second chunk (4,096 rows each).
+        var row = ml.Data.CreateEnumerable<Row>(HeadBenchmark.Generate(4_100, 8, seed: 1, stream: 0), false).ElementAt(4_097);
+        Assert.Equal([0.5907768f, 2.48771f, 0.065223314f, 0.5062077f, 0.062772125f, 0.07079055f, 1.0650104f, 0.09172722f], row.Features, new FloatTolerance(1e-4f));
+        Assert.True(row.Label);
+    }
+
+    private sealed class FloatTolerance(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float a, float b) => Math.Abs(a - b) <= tolerance * Math.Max(1, Math.Abs(a));
+        public int GetHashCode(float f) => 0;
+    }
+
     private sealed class Row
     {
         [Microsoft.ML.Data.VectorType(8)] public float[] Features { get; set; } = [];
