@@ -14,6 +14,9 @@ if (!File.Exists("MLModel1.mlnet"))
     return 1;
 }
 Console.WriteLine("path,score_0,score_1,predicted_label");
+// The engine owns the model: disposing it deletes the ONNX graph ML.NET unpacked into the temp folder at load
+// (Model Builder's generated class keeps the engine for the life of the process and never disposes it).
+using var release = new EngineRelease();
 foreach (var path in args)
 {
     MLModel1.ModelOutput result;
@@ -30,3 +33,11 @@ foreach (var path in args)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{path},{s[0]:R},{s[1]:R},{result.PredictedLabel}"));
 }
 return 0;
+
+sealed class EngineRelease : IDisposable
+{
+    public void Dispose()
+    {
+        if (MLModel1.PredictEngine.IsValueCreated) MLModel1.PredictEngine.Value.Dispose();
+    }
+}

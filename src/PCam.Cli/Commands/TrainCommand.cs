@@ -49,7 +49,7 @@ internal sealed class TrainCommand : ICommandFactory
             var source = configPath is null ? "command line" : $"{configPath} (with the command line's options)";
             PCamConfigLoader.Validate(c, source);
 
-            var result = new PCamTrainer(c, log) { Verbose = log.Verbose, ConfigSource = source }.Train();
+            using var result = new PCamTrainer(c, log) { Verbose = log.Verbose, ConfigSource = source }.Train();
             RunArtifacts.Write(result, c);
             var o = cli.Out;
             o.WriteLine();

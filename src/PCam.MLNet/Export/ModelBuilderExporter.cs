@@ -33,6 +33,7 @@ public static class ModelBuilderExporter
         if (!ns.Split('.').All(IsIdentifier)) throw new PCamExportException($"--namespace '{ns}': not a C# namespace.");
         var ml = new MLContext(seed: 1);
         var zip = PCamModel.Load(ml, zipPath, out _);
+        using var releaseZip = PCamModel.Owner(zip); // ONNX sessions and the graph file ML.NET unpacked into the temp folder
         var metricsPath = RunArtifacts.MetricsPath(zipPath);
         var configPath = RunArtifacts.ConfigPath(zipPath);
         foreach (var p in new[] { metricsPath, configPath })
@@ -101,6 +102,7 @@ public static class ModelBuilderExporter
     {
         var fresh = new MLContext(seed: 1);
         var exported = fresh.Model.Load(mlnet, out _);
+        using var releaseExported = PCamModel.Owner(exported);
         using var engine = fresh.Model.CreatePredictionEngine<ModelBuilderInput, ModelBuilderOutput>(exported);
         using var zipEngine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(zip);
         var rng = new Random(7);

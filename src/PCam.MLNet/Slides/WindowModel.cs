@@ -39,6 +39,9 @@ public sealed class WindowModel : IDisposable
         if (loaded is not TransformerChain<ITransformer> chain || chain.FirstOrDefault() is not OnnxTransformer)
             throw new PCamModelException($"{path}: the model is not an ONNX featurizer followed by a head (was it written by `pcam train`?).");
         var head = new TransformerChain<ITransformer>(chain.Skip(1).ToArray());
+        // The windows go through our own batched session below: ML.NET's session and the graph file it unpacked into the
+        // temp folder are released now (kept, they doubled the featurizer's memory and left the file behind).
+        ((IDisposable)chain.First()).Dispose();
         var onnx = ReadOnnx(path);
         // A model with external backbone weights keeps them beside the zip (PCamModel.Load has checked them).
         var weightsFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;

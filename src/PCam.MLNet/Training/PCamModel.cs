@@ -38,49 +38,47 @@ public static class PCamModel
     /// <summary>An empty view with the model's input schema (just the Image column).</summary>
     public static IDataView InputView(MLContext ml) => ml.Data.LoadFromEnumerable(Array.Empty<PatchInput>());
 
-    /// <summary>The in-model featurizer: the same ONNX graph the batched featurizer ran, one row per call.</summary>
-    public static ITransformer Featurizer(MLContext ml, FeaturizerGraph graph)
-    {
-        if (graph.ExternalData.Count > 0)
-            throw new InvalidOperationException("A graph with external data is composed by ComposeAndSave (its weights must lie beside the model).");
-        using var bytes = new MemoryStream(graph.ModelBytes, writable: false);
-        return ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, bytes).Fit(InputView(ml));
-    }
-
-    public static ITransformer Compose(MLContext ml, FeaturizerGraph graph, ITransformer head) =>
-        new TransformerChain<ITransformer>(Featurizer(ml, graph), head);
-
     /// <summary>
-    /// Composes featurizer + head and saves it to <paramref name="path"/>. With external data, the weight files are
-    /// first copied beside the zip (ExternalData.Stage) and the featurizer is loaded from a graph file there.
+    /// Composes featurizer (the same ONNX graph the batched featurizer ran, one row per call) + head, saves it to
+    /// <paramref name="path"/>, and returns the model loaded back from that zip: what every user of the zip gets, and
+    /// disposing it (<see cref="Owner"/>) removes the graph file ML.NET unpacks. With external data, the weight files
+    /// are first copied beside the zip (ExternalData.Stage).
     /// </summary>
+    /// <remarks>
+    /// ML.NET reads the featurizer here from a graph file this method writes and deletes. Its Stream overload
+    /// (ApplyOnnxModel(..., Stream)) unpacks its own copy into the temp folder and leaves it there even after Dispose:
+    /// one 13-63 MB file per training run.
+    /// </remarks>
     public static ITransformer ComposeAndSave(MLContext ml, FeaturizerGraph graph, ITransformer head, string path)
     {
-        if (graph.ExternalData.Count == 0)
-        {
-            var model = Compose(ml, graph, head);
-            Save(ml, model, path, graph.Fingerprint);
-            return model;
-        }
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
-        ExternalData.Stage(graph.ExternalData, dir);
-        // ORT finds the weights relative to the graph file, so the graph lies beside them while ML.NET reads it into the zip.
-        var graphFile = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.featurizer.onnx");
+        var external = graph.ExternalData.Count > 0;
+        if (external) ExternalData.Stage(graph.ExternalData, dir);
+        // ORT finds external weights relative to the graph file, so such a graph lies beside them while ML.NET reads it into the zip.
+        var graphFile = external
+            ? Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.featurizer.onnx")
+            : Path.Combine(ml.TempFilePath, $"pcam-{Environment.ProcessId}-{Guid.NewGuid():N}.featurizer.onnx");
         try
         {
             graph.Save(graphFile);
             var featurizer = ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(ml));
-            var model = new TransformerChain<ITransformer>(featurizer, head);
-            Save(ml, model, path, graph.Fingerprint, ExternalData.ManifestJson(graph.ExternalData));
-            return model;
+            try
+            {
+                Save(ml, new TransformerChain<ITransformer>(featurizer, head), path, graph.Fingerprint,
+                    external ? ExternalData.ManifestJson(graph.ExternalData) : null);
+            }
+            finally
+            {
+                featurizer.Dispose(); // closes its session on the graph file before the file is deleted
+            }
         }
         finally
         {
             if (File.Exists(graphFile)) File.Delete(graphFile);
         }
+        return Load(ml, path, out _);
     }
-
 
     /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
     public const string ManifestEntry = "PCam/manifest.json";

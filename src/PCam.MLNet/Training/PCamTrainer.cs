@@ -7,8 +7,11 @@ using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
-/// <summary>Everything a training run produced.</summary>
-public sealed class TrainingResult
+/// <summary>
+/// Everything a training run produced. Dispose it when done: <see cref="Model"/> holds ONNX Runtime sessions and the
+/// graph file ML.NET unpacked into the temp folder, which only disposing deletes.
+/// </summary>
+public sealed class TrainingResult : IDisposable
 {
     public required string ModelPath { get; init; }
     public required string DataDirectory { get; init; }
@@ -25,6 +28,12 @@ public sealed class TrainingResult
     public required ITransformer Model { get; init; }
     /// <summary>The test rows (for the report's error gallery).</summary>
     public PatchDataView? TestData { get; init; }
+
+    public void Dispose()
+    {
+        PCamModel.Owner(Model).Dispose();
+        TestData?.Dispose();
+    }
 }
 
 /// <summary>
