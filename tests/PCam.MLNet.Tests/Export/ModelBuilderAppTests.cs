@@ -107,6 +107,7 @@ public class ModelBuilderAppTests(SampleModelFixture f)
         // The .mlnet has Model Builder's output contract: Label a key with the names "0", "1", Score a vector of 2.
         var ml = new MLContext(1);
         var model = ml.Model.Load(Path.Combine(dir, "MLModel1.mlnet"), out var saved);
+        using var release = PCamModel.Owner(model);
         Assert.NotNull(saved.GetColumnOrNull("ImageSource"));
         // ML.NET stores no image-typed column in a model's input schema: the DecodedImage column comes from ModelInput.
         var output = model.GetOutputSchema(ModelBuilderModel.InputView(ml).Schema);
@@ -147,6 +148,7 @@ public class ModelBuilderAppTests(SampleModelFixture f)
         // The zip's probabilities on the same decoded files, row by row.
         var ml = new MLContext(1);
         var zip = PCamModel.Load(ml, f.ModelPath, out _);
+        using var release = PCamModel.Owner(zip);
         var rows = PCamMetrics.ReadScored(zip.Transform(PCamData.Open(folders, PCamSplit.Test).Take(n)));
         var byIndex = rows.ToDictionary(r => r.Index);
         foreach (var j in jpegs)

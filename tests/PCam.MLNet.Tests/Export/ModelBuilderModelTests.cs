@@ -20,10 +20,12 @@ public class ModelBuilderModelTests(SampleModelFixture f)
         using var dir = new TempDir();
         var ml = new MLContext(seed: 1);
         var zip = PCamModel.Load(ml, f.ModelPath, out _);
+        using var releaseZip = PCamModel.Owner(zip);
         ModelBuilderModel.Save(ml, ModelBuilderModel.Build(ml, zip), dir["m.mlnet"]);
 
         var fresh = new MLContext(seed: 2);
         var mb = fresh.Model.Load(dir["m.mlnet"], out var schema);
+        using var releaseMb = PCamModel.Owner(mb);
         Assert.NotNull(schema.GetColumnOrNull("ImageSource"));
         var engine = fresh.Model.CreatePredictionEngine<ModelBuilderInput, ModelBuilderOutput>(mb);
         var zipEngine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(zip);

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
+using PCam.MLNet.Tests.Data;
 using Xunit;
 
 namespace PCam.MLNet.Tests.Featurization;
@@ -65,7 +66,8 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
         using var f = new BatchFeaturizer(graphs.Plain, ExecutionDevice.Cpu, threads: 2);
         var batched = f.Featurize(images, n);
 
-        var path = Path.Combine(TinyBackbones.TempDir(), "featurizer.onnx");
+        using var tmp = new TempDir();
+        var path = tmp["featurizer.onnx"];
         graphs.Plain.Save(path);
         var ml = new MLContext(seed: 0);
         var rows = Enumerable.Range(0, n).Select(i => new PatchRow { Image = images[(i * PatchSchema.ImageBytes)..((i + 1) * PatchSchema.ImageBytes)] });
@@ -116,7 +118,8 @@ public sealed class BackboneConfigTests
     [Fact]
     public void Non_image_backbone_is_rejected_clearly()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         TinyBackbones.Tabular(Path.Combine(dir, "tab.onnx"));
         var cfg = new BackboneConfig { Name = "tab", OnnxPath = Path.Combine(dir, "tab.onnx") };
         var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions()));
@@ -127,7 +130,8 @@ public sealed class BackboneConfigTests
     [Fact]
     public void Garbage_file_is_not_an_onnx_model()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         File.WriteAllText(Path.Combine(dir, "bad.onnx"), "this is not protobuf \u00ff\u00fe");
         var cfg = new BackboneConfig { Name = "bad", OnnxPath = Path.Combine(dir, "bad.onnx") };
         Assert.Contains(Path.Combine(dir, "bad.onnx"), Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions())).Message);
@@ -158,7 +162,8 @@ public sealed class BackboneConfigTests
     [InlineData(ChannelOrder.BGR)]
     public void Tiny_backbone_from_json_works_without_code_changes(ChannelOrder order)
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         TinyBackbones.IdentityConv(Path.Combine(dir, "tiny.onnx"));
         var json = $$"""
             { "name": "tiny", "onnxPath": "tiny.onnx", "channelOrder": "{{order}}", "scale": 0.00392156863,
@@ -223,7 +228,8 @@ public sealed class ExecutionDeviceTests
     [SkippableFact]
     public void Cuda_request_without_cuda_falls_back_to_cpu_with_a_message()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         TinyBackbones.IdentityConv(Path.Combine(dir, "tiny.onnx"));
         var cfg = new BackboneConfig { Name = "tiny", OnnxPath = Path.Combine(dir, "tiny.onnx"), FeatureOutputs = ["maps"] };
         var graph = FeaturizerGraph.Build(cfg, new FeaturizerOptions());
@@ -250,7 +256,8 @@ public sealed class FeaturizerBenchmarkTests
     [Fact]
     public void Benchmark_reports_all_figures()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         TinyBackbones.IdentityConv(Path.Combine(dir, "tiny.onnx"));
         var cfg = new BackboneConfig { Name = "tiny", OnnxPath = Path.Combine(dir, "tiny.onnx"), FeatureOutputs = ["maps"] };
         var graph = FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 96 });

@@ -165,7 +165,11 @@ public sealed class Int8SampleModel : IDisposable
         RunArtifacts.Write(Result, Config);
     }
 
-    public void Dispose() => Dir.Dispose();
+    public void Dispose()
+    {
+        Result?.Dispose(); // the ONNX sessions and the graph file ML.NET unpacked into the temp folder
+        Dir.Dispose();
+    }
 }
 
 public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8SampleModel>
@@ -184,6 +188,7 @@ public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8Sample
         var rows = test.Take(32);
         var fresh = new MLContext(seed: 99);
         var loaded = fresh.Model.Load(f.ModelPath, out var schema);
+        using var release = PCamModel.Owner(loaded);
         Assert.Equal(PatchSchema.ImageColumn, Assert.Single(schema).Name);
         var fromZip = Probabilities(loaded.Transform(rows));
         // The trainer's probabilities: batched int8 features from the cache, then the head and calibrator.

@@ -1,4 +1,5 @@
 using PCam.MLNet.Featurization;
+using PCam.MLNet.Tests.Data;
 using Xunit;
 
 namespace PCam.MLNet.Tests.Featurization;
@@ -9,7 +10,8 @@ public sealed class StockBaselineTests
     [Fact]
     public void StockPipelineRunsFromImageFilesAndTheSpeedupCountsBackboneViews()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         TinyBackbones.IdentityConv(Path.Combine(dir, "tiny.onnx"));
         var cfg = new BackboneConfig { Name = "tiny", OnnxPath = Path.Combine(dir, "tiny.onnx"), FeatureOutputs = ["maps"] };
         var graph = FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 96, Tta = true });

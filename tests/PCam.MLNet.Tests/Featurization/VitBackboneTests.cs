@@ -1,6 +1,7 @@
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Featurization.Synthetic;
+using PCam.MLNet.Tests.Data;
 using Xunit;
 
 namespace PCam.MLNet.Tests.Featurization;
@@ -28,7 +29,8 @@ public sealed class VitBackboneTests
     [InlineData(3)]
     public void Token_pooling_takes_the_class_token_and_the_mean_of_the_patch_tokens(int prefix)
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         TinyVits.KnownTokens(Path.Combine(dir, "known.onnx"), prefix, side: 96);
         BackboneConfig Config(string pooling, int k) => new()
         {
@@ -64,7 +66,8 @@ public sealed class VitBackboneTests
     [Fact]
     public void Every_export_form_of_one_vit_gives_the_same_features()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         var images = Patches.Random(3, seed: 12);
         FeaturizerGraph Graph(string name, Action<RandomVitOptions>? configure = null, string pooling = "cls+mean", bool opaque = false, bool tta = false) =>
             FeaturizerGraph.Build(BackboneConfig.Load(TinyVits.Write(dir, name, configure, pooling, opaque)), new FeaturizerOptions { ImageSize = 0, Tta = tta });
@@ -109,7 +112,8 @@ public sealed class VitBackboneTests
     [Fact]
     public void External_data_problems_name_the_backbone_file_and_the_tensor()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         var json = TinyVits.Write(dir, "ext", o => o.ExternalData = true);
         var data = Path.Combine(dir, "ext.onnx.data");
         var bytes = File.ReadAllBytes(data);
@@ -130,7 +134,8 @@ public sealed class VitBackboneTests
     [Fact]
     public void Sizes_a_vit_cannot_take_are_named_with_the_sizes_it_accepts()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         var json = TinyVits.Write(dir, "vit");
         var cfg = BackboneConfig.Load(json);
         var notMultiple = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 36 }));
@@ -150,7 +155,8 @@ public sealed class VitBackboneTests
     [Fact]
     public void Token_field_errors_name_the_file_and_the_field()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         var json = TinyVits.Write(dir, "vit", tokenPooling: "max");
         var bad = Assert.Throws<PCamBackboneException>(() => BackboneConfig.Load(json));
         Assert.Contains(json, bad.Message);
@@ -169,7 +175,8 @@ public sealed class VitBackboneTests
     [Fact]
     public void Unsupported_feature_tensors_are_named()
     {
-        var dir = TinyBackbones.TempDir();
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
         var cfg = BackboneConfig.Load(TinyVits.Write(dir, "vit"));
         cfg.FeatureOutputs = ["no_such_tensor"];
         var missing = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, Native));

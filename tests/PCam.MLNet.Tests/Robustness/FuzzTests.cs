@@ -169,7 +169,9 @@ public sealed class FuzzTests(TinyModelFixture model) : IDisposable
         var bytes = File.ReadAllBytes(model.ModelPath);
         var patch = new PatchInput { Image = TestImages.Pattern(4) };
         var ml = new MLContext(1);
-        var expected = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(PCamModel.Load(ml, model.ModelPath, out _)).Predict(patch).Probability;
+        var reference = PCamModel.Load(ml, model.ModelPath, out _);
+        var expected = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(reference).Predict(patch).Probability;
+        PCamModel.Owner(reference).Dispose();
         for (int seed = 0; seed < ZipCases; seed++)
         {
             // Zip metadata sits at both ends (local headers first, central directory last): mutate anywhere.
@@ -180,7 +182,9 @@ public sealed class FuzzTests(TinyModelFixture model) : IDisposable
             if (Case<PCamModelException>(what, path, () =>
                 {
                     var m = new MLContext(1);
-                    p = m.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(PCamModel.Load(m, path, out _)).Predict(patch).Probability;
+                    var loaded = PCamModel.Load(m, path, out _);
+                    using var release = PCamModel.Owner(loaded);
+                    p = m.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(loaded).Predict(patch).Probability;
                 }))
                 Assert.True(p == expected, $"{what}: loaded but predicts {p} instead of {expected}");
             File.Delete(path);

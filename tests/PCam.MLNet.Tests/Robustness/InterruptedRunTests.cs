@@ -24,6 +24,8 @@ public sealed class InterruptedRunTests(TinyModelFixture f) : IDisposable
         foreach (var a in new[] { "train", "--config", f.ConfigPath, "--model", _dir["models/run.zip"], "--cache-dir", _dir["cache"], "--seed", seed.ToString() })
             psi.ArgumentList.Add(a);
         psi.Environment.Remove(FaultInjection.Variable);
+        // A killed run cannot delete what it had in the temp folder (the featurizer graph ML.NET reads while saving): keep it in ours.
+        psi.Environment["TMPDIR"] = Directory.CreateDirectory(_dir["tmp"]).FullName;
         if (killAt is not null) psi.Environment[FaultInjection.Variable] = killAt;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -62,13 +64,13 @@ public sealed class InterruptedRunTests(TinyModelFixture f) : IDisposable
         // 4. The rerun completes and its model loads.
         var ok = Train(null);
         Assert.True(ok.Code == 0, ok.Err);
-        PCamModel.Load(new MLContext(1), model, out _);
+        PCamModel.Owner(PCamModel.Load(new MLContext(1), model, out _)).Dispose();
         var good = File.ReadAllBytes(model);
 
         // 5. A later run killed while writing its zip leaves the earlier model whole.
         killed = Train("zip", seed: 2);
         Assert.Equal(137, killed.Code);
         Assert.Equal(good, File.ReadAllBytes(model));
-        PCamModel.Load(new MLContext(1), model, out _);
+        PCamModel.Owner(PCamModel.Load(new MLContext(1), model, out _)).Dispose();
     }
 }

@@ -33,7 +33,8 @@ public class ModelZipTests(TinyModelFixture f)
         var model = new MLContext(1).Model.Load(f.ModelPath, out var schema); // what consuming apps do
         Assert.NotNull(model);
         Assert.NotNull(schema.GetColumnOrNull("Image"));
-        PCamModel.Load(new MLContext(1), f.ModelPath, out _);
+        ((IDisposable)model).Dispose();
+        PCamModel.Owner(PCamModel.Load(new MLContext(1), f.ModelPath, out _)).Dispose();
     }
 
     [Fact]

@@ -54,7 +54,9 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
                     patch.AsSpan(y * P * 3, P * 3).CopyTo(rgb.AsSpan((((j + 1) * P + y) * Side + (i + 1) * P) * 3, P * 3));
             }
         var ml = new MLContext(seed: 1);
-        var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(PCamModel.Load(ml, f.ModelPath, out _));
+        var loaded = PCamModel.Load(ml, f.ModelPath, out _);
+        using var release = PCamModel.Owner(loaded);
+        var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(loaded);
         var predicted = patches.Select(p => engine.Predict(new PatchInput { Image = p }).Probability).ToArray();
         view.Dispose();
         return new Mosaic(rgb, labels, predicted, patches);

@@ -33,7 +33,11 @@ public sealed class SampleModelFixture : IDisposable
         RunArtifacts.Write(Result, Config);
     }
 
-    public void Dispose() => Dir.Dispose();
+    public void Dispose()
+    {
+        Result?.Dispose(); // the ONNX sessions and the graph file ML.NET unpacked into the temp folder
+        Dir.Dispose();
+    }
 }
 
 [CollectionDefinition(Name)]

@@ -33,6 +33,7 @@ public class TrainerTests(SampleModelFixture f)
         var inMemory = Probabilities(f.Result!.Model.Transform(test));
         var fresh = new MLContext(seed: 123);
         var loaded = fresh.Model.Load(f.ModelPath, out var schema);
+        using var release = PCamModel.Owner(loaded);
         Assert.Equal(PatchSchema.ImageColumn, Assert.Single(schema).Name);
         var fromZip = Probabilities(loaded.Transform(test));
         Assert.Equal(inMemory.Length, fromZip.Length);

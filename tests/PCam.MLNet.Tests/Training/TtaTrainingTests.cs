@@ -58,6 +58,7 @@ public class TtaTrainingTests
         // The saved model averages the 8 views: a patch and its rotation/flip get the same probability.
         var ml = new MLContext(1);
         var model = PCamModel.Load(ml, config.TrainingOption.ModelPath, out _);
+        using var release = PCamModel.Owner(model);
         var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(model);
         var patch = Patches.Random(1, 9);
         var p = engine.Predict(new PatchInput { Image = patch }).Probability;
