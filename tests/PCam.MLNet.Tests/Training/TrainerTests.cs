@@ -52,7 +52,7 @@ public class TrainerTests(SampleModelFixture f)
         var log = new SilentLog();
         var config = PCam.MLNet.Configuration.PCamConfigLoader.Clone(f.Config!);
         config.TrainingOption.ModelPath = f.Dir["models/again.zip"];
-        var again = new PCamTrainer(config, log).Train();
+        using var again = new PCamTrainer(config, log).Train();
         foreach (var split in new[] { "train", "valid", "test" })
             Assert.Contains(log.Messages, m => m.Contains($"Features {split}") && m.Contains("reused from the cache"));
         Assert.Empty(Directory.GetFiles(Path.Combine(f.CacheDir, "features"), "*.tmp"));

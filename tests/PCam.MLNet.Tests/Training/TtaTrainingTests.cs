@@ -45,7 +45,7 @@ public class TtaTrainingTests
         config.TrainingOption.Lbfgs.L2Regularization = [10];
         config.TrainingOption.ModelPath = dir["tta.zip"];
         var log = new SilentLog();
-        var result = new PCamTrainer(config, log).Train();
+        using var result = new PCamTrainer(config, log).Train();
         Assert.Contains(log.Messages, m => m.Contains("8-view TTA (valid, test, model; train single view)"));
 
         // The train features came from the single-view graph, valid/test from the 8-view graph.
