@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.ML;
 using PCam.MLNet.Tests.Data;
+using PCam.MLNet.Tests.Training;
 using PCam.MLNet.Training;
 using SkiaSharp;
 using Xunit;
@@ -18,10 +19,12 @@ public sealed class TempFileTests(TinyModelFixture f) : IDisposable
     private readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>Runs pcam as its own process with TMPDIR set to an empty folder; returns what is left in it.</summary>
-    string[] Run(params string[] args)
+    string[] Run(params string[] args) => RunInEmptyTemp(_dir, args);
+
+    /// <summary>Runs pcam as its own process with TMPDIR set to an empty folder under <paramref name="dir"/>; returns what is left in it.</summary>
+    internal static string[] RunInEmptyTemp(TempDir dir, params string[] args)
     {
-        var tmp = Directory.CreateDirectory(_dir["tmp-" + Guid.NewGuid().ToString("N")[..8]]).FullName;
+        var tmp = Directory.CreateDirectory(dir["tmp-" + Guid.NewGuid().ToString("N")[..8]]).FullName;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pcam.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -80,7 +83,7 @@ public sealed class TempFileTests(TinyModelFixture f) : IDisposable
     }
 
     /// <summary>A square RGB image of tiled sample patterns, saturated enough to count as tissue.</summary>
-    static void WriteSlide(string path, int size)
+    internal static void WriteSlide(string path, int size)
     {
         using var bitmap = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque));
         var rgb = TestImages.Pattern(5);
@@ -92,5 +95,26 @@ public sealed class TempFileTests(TinyModelFixture f) : IDisposable
         }
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         File.WriteAllBytes(path, data.ToArray());
+    }
+}
+
+/// <summary>
+/// The same check with a ResNet18 model: on the tiny model a GC before exit can finalize an undisposed model and delete
+/// its graph file, hiding the leak; with ResNet18 the heatmap's undisposed ML.NET featurizer left its file every time.
+/// </summary>
+[Collection(SampleModelCollection.Name)]
+public sealed class TempFileResNetTests(SampleModelFixture f) : IDisposable
+{
+    private readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    [SkippableFact]
+    public void HeatmapAndExportOfAResNetModelLeaveNoFilesInTheTempFolder()
+    {
+        Skip.If(f.Result is null, SharedSample.Missing);
+        var slide = _dir["slide.png"];
+        TempFileTests.WriteSlide(slide, 288);
+        Assert.Empty(TempFileTests.RunInEmptyTemp(_dir, "heatmap", "--model", f.ModelPath, slide, "--output", _dir["maps"], "--stride", "96"));
+        Assert.Empty(TempFileTests.RunInEmptyTemp(_dir, "export", "--model", f.ModelPath, "--format", "modelbuilder", "--name", "MLModel1", "--output", _dir["mb"]));
     }
 }
