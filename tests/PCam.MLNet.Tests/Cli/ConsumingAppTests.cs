@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using PCam.MLNet.Data;
 using PCam.MLNet.Tests.Data;
@@ -23,17 +22,7 @@ public class ConsumingAppTests(SampleModelFixture f)
         }
     }
 
-    internal static (int Code, string Out, string Err) RunApp(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(AppDll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    internal static (int Code, string Out, string Err) RunApp(params string[] args) => ChildProcess.Run(AppDll, args);
 
     [SkippableFact]
     public void ReproducesTheTrainersProbabilitiesOnTheSampleTestRows()

@@ -1,5 +1,4 @@
 using PCam.MLNet.Tests.Robustness;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
@@ -58,14 +57,7 @@ public class ModelBuilderAppTests(SampleModelFixture f)
     static (int Code, string Out, string Err) RunApp(string workingDirectory, IEnumerable<string> images)
     {
         Assert.True(File.Exists(AppDll), $"Model Builder app not built at {AppDll}");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
-        psi.ArgumentList.Add(AppDll);
-        foreach (var a in images) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr);
+        return ChildProcess.Run(AppDll, images, workingDirectory);
     }
 
     /// <summary>path -> (P("0"), P("1"), PredictedLabel) from the app's CSV.</summary>

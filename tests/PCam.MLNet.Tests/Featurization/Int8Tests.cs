@@ -38,19 +38,16 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
         var convs = ModelProto.Parser.ParseFrom(fp32.Graph.ModelBytes).Graph.Node.Count(n => n.OpType == "Conv");
         Assert.True(convs > 0);
 
-        var dir = TinyBackbones.TempDir();
-        try
-        {
-            var optimized = Path.Combine(dir, "int8.optimized.onnx");
-            using (var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
-            using (new InferenceSession(int8.ModelBytes, so)) { }
-            var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
-            // Every Conv ran as an integer QLinearConv: no float Conv (nor its weight DequantizeLinear) is left.
-            Assert.Equal(convs, ops.GetValueOrDefault("QLinearConv"));
-            Assert.False(ops.ContainsKey("Conv"), $"float Conv left: {string.Join(", ", ops.Select(kv => $"{kv.Key}:{kv.Value}"))}");
-            Assert.True(ops.GetValueOrDefault("QLinearAdd") > 0, "residual Adds should run as QLinearAdd");
-        }
-        finally { Directory.Delete(dir, recursive: true); }
+        using var tmp = new TempDir();
+        var dir = tmp.Path;
+        var optimized = Path.Combine(dir, "int8.optimized.onnx");
+        using (var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
+        using (new InferenceSession(int8.ModelBytes, so)) { }
+        var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
+        // Every Conv ran as an integer QLinearConv: no float Conv (nor its weight DequantizeLinear) is left.
+        Assert.Equal(convs, ops.GetValueOrDefault("QLinearConv"));
+        Assert.False(ops.ContainsKey("Conv"), $"float Conv left: {string.Join(", ", ops.Select(kv => $"{kv.Key}:{kv.Value}"))}");
+        Assert.True(ops.GetValueOrDefault("QLinearAdd") > 0, "residual Adds should run as QLinearAdd");
 
         var model = ModelProto.Parser.ParseFrom(int8.ModelBytes);
         Assert.Contains(model.MetadataProps, p => p.Key == "pcam.precision" && p.Value == "int8");

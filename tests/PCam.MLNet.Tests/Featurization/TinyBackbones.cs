@@ -46,13 +46,6 @@ internal static class TinyBackbones
         g.Node.Add(new NodeProto { OpType = "Relu", Name = "relu", Input = { "x" }, Output = { "y" } });
         File.WriteAllBytes(path, Model(g).ToByteArray());
     }
-
-    public static string TempDir()
-    {
-        var d = Path.Combine(Path.GetTempPath(), "pcam-feat-tests-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(d);
-        return d;
-    }
 }
 
 /// <summary>Small ViT-like backbones (random weights, C#-built ONNX) and their backbone JSON files.</summary>

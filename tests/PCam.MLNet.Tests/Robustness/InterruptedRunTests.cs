@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;
@@ -19,20 +18,15 @@ public sealed class InterruptedRunTests(TinyModelFixture f) : IDisposable
 
     (int Code, string Err) Train(string? killAt, int seed = 1)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pcam.dll"));
-        foreach (var a in new[] { "train", "--config", f.ConfigPath, "--model", _dir["models/run.zip"], "--cache-dir", _dir["cache"], "--seed", seed.ToString() })
-            psi.ArgumentList.Add(a);
-        psi.Environment.Remove(FaultInjection.Variable);
-        // A killed run cannot delete what it had in the temp folder (the featurizer graph ML.NET reads while saving): keep it in ours.
-        psi.Environment["TMPDIR"] = Directory.CreateDirectory(_dir["tmp"]).FullName;
-        if (killAt is not null) psi.Environment[FaultInjection.Variable] = killAt;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), "pcam train did not finish");
-        _ = stdout.Result;
-        return (p.ExitCode, stderr);
+        var (code, _, err) = ChildProcess.Run(ChildProcess.PcamDll,
+            ["train", "--config", f.ConfigPath, "--model", _dir["models/run.zip"], "--cache-dir", _dir["cache"], "--seed", seed.ToString()],
+            environment: new Dictionary<string, string?>
+            {
+                [FaultInjection.Variable] = killAt,
+                // A killed run cannot delete what it had in the temp folder (the featurizer graph ML.NET reads while saving): keep it in ours.
+                ["TMPDIR"] = Directory.CreateDirectory(_dir["tmp"]).FullName,
+            });
+        return (code, err);
     }
 
     string[] FinalFeatureFiles() => Directory.Exists(_dir["cache/features"]) ? Directory.GetFiles(_dir["cache/features"], "*.idv") : [];

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.ML;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
@@ -25,17 +24,9 @@ public sealed class TempFileTests(TinyModelFixture f) : IDisposable
     internal static string[] RunInEmptyTemp(TempDir dir, params string[] args)
     {
         var tmp = Directory.CreateDirectory(dir["tmp-" + Guid.NewGuid().ToString("N")[..8]]).FullName;
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pcam.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["TMPDIR"] = tmp;
-        psi.Environment.Remove(FaultInjection.Variable);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), $"pcam {args[0]} did not finish");
-        _ = stdout.Result;
-        Assert.True(p.ExitCode == 0, $"pcam {string.Join(' ', args)}: exit {p.ExitCode}: {stderr}");
+        var (code, _, err) = ChildProcess.Run(ChildProcess.PcamDll, args,
+            environment: new Dictionary<string, string?> { ["TMPDIR"] = tmp, [FaultInjection.Variable] = null });
+        Assert.True(code == 0, $"pcam {string.Join(' ', args)}: exit {code}: {err}");
         // Not ours: .NET's per-process pipes (clr-debug-pipe-*, dotnet-diagnostic-*) and ONNX Runtime's `.ses`, a 51-byte
         // session-id file its logging library rewrites in place on every start (one file, whatever the number of runs).
         return Directory.GetFileSystemEntries(tmp, "*", SearchOption.AllDirectories)
