@@ -27,8 +27,9 @@ try
     {
         throw new InvalidDataException($"{modelPath}: not a model zip ({e.Message})", e);
     }
-    // Disposing the model frees its ONNX Runtime session and the graph file ML.NET unpacked (ML.NET's advice for ApplyOnnxModel).
-    using var owner = new ModelOwner(model);
+    // Disposing the model (ML.NET's chain disposes its transformers) frees its ONNX Runtime session and deletes the
+    // graph file ML.NET unpacked into the temp folder.
+    using var owner = (IDisposable)model;
     using var engine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(model);
 
     Console.WriteLine("path,probability,predicted_label");
@@ -43,16 +44,4 @@ catch (Exception e) when (e is IOException or InvalidDataException or FormatExce
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
-}
-
-/// <summary>Disposes each transformer of a loaded model chain.</summary>
-sealed class ModelOwner(ITransformer model) : IDisposable
-{
-    public void Dispose() => Release(model);
-
-    static void Release(ITransformer t)
-    {
-        if (t is IEnumerable<ITransformer> chain) foreach (var inner in chain) Release(inner);
-        (t as IDisposable)?.Dispose();
-    }
 }

@@ -102,7 +102,7 @@ public static class ModelBuilderExporter
     {
         var fresh = new MLContext(seed: 1);
         var exported = fresh.Model.Load(mlnet, out _);
-        using var releaseExported = PCamModel.Owner(exported);
+        // Each engine owns its model: disposing it deletes the graph file ML.NET unpacked into the temp folder.
         using var engine = fresh.Model.CreatePredictionEngine<ModelBuilderInput, ModelBuilderOutput>(exported);
         using var zipEngine = ml.Model.CreatePredictionEngine<PatchInput, PatchPrediction>(zip);
         var rng = new Random(7);

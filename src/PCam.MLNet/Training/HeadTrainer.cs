@@ -38,7 +38,7 @@ public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Tri
 /// neighbouring optima, so the relative-improvement stop can fire before the weights move).
 /// During the refit one dense normalised table is the only copy of the train rows (read once from the feature cache
 /// through the normaliser); the selection table is gone by then, and the cache is read through <see cref="CacheFileView"/>
-/// so that no loader keeps its block buffers between passes. Peak working set at 262,144 x 896: 1.57-1.6 GB, 1.7x the
+/// so that no loader keeps its block buffers between passes. Peak working set at 262,144 x 896: 1.61-1.64 GB, 1.71-1.75x the
 /// 0.94 GB table (`pcam bench heads`). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
 /// search for comparison.
 /// </remarks>

@@ -209,20 +209,16 @@ public static class PCamModel
 
 
     /// <summary>
-    /// Disposes every transformer of a loaded model on dispose: ONNX Runtime sessions, and the graph files ML.NET
-    /// unpacks into MLContext.TempFilePath (beside the zip for an external-data model).
+    /// What releases a loaded or composed model: its ONNX Runtime sessions and the graph files ML.NET unpacks into
+    /// MLContext.TempFilePath (beside the zip for an external-data model). ML.NET's TransformerChain disposes its
+    /// transformers, so this is the model itself (a no-op for a transformer that holds nothing).
     /// </summary>
-    public static IDisposable Owner(ITransformer model) => new ModelOwner(model);
+    public static IDisposable Owner(ITransformer model) => model as IDisposable ?? NothingToRelease.Instance;
 
-    sealed class ModelOwner(ITransformer model) : IDisposable
+    private sealed class NothingToRelease : IDisposable
     {
-        public void Dispose() => Release(model);
-
-        static void Release(ITransformer t)
-        {
-            if (t is IEnumerable<ITransformer> chain) foreach (var inner in chain) Release(inner);
-            (t as IDisposable)?.Dispose();
-        }
+        public static readonly NothingToRelease Instance = new();
+        public void Dispose() { }
     }
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
