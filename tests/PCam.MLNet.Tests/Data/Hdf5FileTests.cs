@@ -210,10 +210,10 @@ public sealed class Hdf5FileTests : IDisposable
 
 public sealed class CacheDirectoryTests
 {
-    [Fact]
+    [SkippableFact]
     public void Read_only_data_folder_gets_a_cache_elsewhere()
     {
-        if (OperatingSystem.IsWindows()) return;
+        if (OperatingSystem.IsWindows()) throw new SkipException("A read-only data folder is detected by its Unix file mode; Windows has none.");
         using var dir = new TempDir();
         var gz = dir["a_x.h5.gz"];
         File.WriteAllBytes(gz, []);

@@ -3,10 +3,25 @@ using PCam.MLNet.Data;
 
 namespace PCam.MLNet.Tests.Data;
 
-/// <summary>The shared real sample (`shared/pcam-sample` beside the repository root), or null when absent.</summary>
+/// <summary>
+/// The shared real sample (`shared/pcam-sample` beside the repository root). Every test that needs it asks <see cref="Root"/>:
+/// null when absent on a user's clone (the test skips, showing <see cref="Missing"/>); when absent in CI (`CI=true`) asking
+/// throws, so the test fails and CI cannot go green without the end-to-end checks.
+/// </summary>
 public static class SharedSample
 {
-    public static string? Root { get; } = Find();
+    private static readonly string? Found = Find();
+
+    public static string? Root => Resolve(Found, Environment.GetEnvironmentVariable("CI"));
+
+    /// <summary>The decision: the found folder, else null (skip) outside CI, else a failure.</summary>
+    public static string? Resolve(string? found, string? ciVariable) =>
+        found is not null || !IsCi(ciVariable) ? found
+        : throw new SharedSampleMissingException($"{Missing}; CI={ciVariable}, so the tests that need it fail instead of skipping.");
+
+    /// <summary>GitHub Actions and GitLab CI set CI=true; .ci/run sets it too.</summary>
+    public static bool IsCi(string? ciVariable) =>
+        string.Equals(ciVariable, "true", StringComparison.OrdinalIgnoreCase) || ciVariable == "1";
 
     private static string? Find()
     {
@@ -21,6 +36,8 @@ public static class SharedSample
     public const string Missing = "../shared/pcam-sample not found: the real-data sample is not installed beside the repository";
     public static string H5 => Path.Combine(Root!, "h5");
 }
+
+public sealed class SharedSampleMissingException(string message) : Exception(message);
 
 /// <summary>A temp directory deleted on dispose.</summary>
 public sealed class TempDir : IDisposable

@@ -203,7 +203,7 @@ public sealed class BackboneCatalogueTests
 {
     public static TheoryData<string> Entries() => [.. Directory.GetFiles(Path.Combine(RepoPaths.Root, "backbones"), "*.json").Select(f => Path.GetFileName(f))];
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(Entries))]
     public void Catalogue_entry_is_a_valid_backbone_config_whose_export_is_named_clearly(string file)
     {
@@ -216,11 +216,9 @@ public sealed class BackboneCatalogueTests
         Assert.Contains(cfg.InputSize, cfg.AcceptedSizes);
         Assert.Equal(Path.Combine(RepoPaths.Root, "backbones", "onnx", cfg.Name + ".onnx"), cfg.OnnxPath);
         // Until the user runs scripts/export_backbone.py: one error naming the JSON and the expected ONNX path.
-        if (!File.Exists(cfg.OnnxPath))
-        {
-            var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 0 }));
-            Assert.Contains(path, e.Message);
-            Assert.Contains(cfg.OnnxPath, e.Message);
-        }
+        Skip.If(File.Exists(cfg.OnnxPath), $"{cfg.OnnxPath} is exported here, so the missing-export error cannot be observed (the entry itself is valid).");
+        var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(cfg, new FeaturizerOptions { ImageSize = 0 }));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(cfg.OnnxPath, e.Message);
     }
 }
