@@ -7,9 +7,9 @@ using Xunit;
 
 namespace PCam.MLNet.Tests.Cli;
 
-/// <summary>The real `pcam` commands, run in-process with captured output.</summary>
+/// <summary>The real `pcam` commands, run in-process with captured output (in the sample-model collection, so not beside its training).</summary>
 [Collection(SampleModelCollection.Name)]
-public class CliTests(SampleModelFixture f)
+public class CliTests
 {
     public static (int Code, string Out, string Err) Pcam(params string[] args)
     {
@@ -27,9 +27,10 @@ public class CliTests(SampleModelFixture f)
         var model = dir["models/cli.zip"];
         var config = dir["config.json"];
         File.WriteAllText(config, """{ "TrainingOption": { "Lbfgs": { "L2Regularization": [100] } } }""");
-        // Shares the fixture's cache: valid/test features are reused, the 200-row train sample is new.
+        // Its own cache: nothing is written into the fixture's folder, which other tests read.
+        var cache = dir["cache"];
         var train = Pcam("train", "--config", config, "--data", SharedSample.H5, "--model", model,
-                         "--cache-dir", f.CacheDir, "--max-train-rows", "200", "--seed", "3", "--image-size", "96", "--tta", "false");
+                         "--cache-dir", cache, "--max-train-rows", "200", "--seed", "3", "--image-size", "96", "--tta", "false");
         Assert.True(train.Code == 0, train.Err);
         Assert.Contains("| cli (test) |", train.Out);
         foreach (var ext in new[] { ".zip", ".metrics.json", ".config.json", ".mbconfig", ".report.md" })
@@ -40,7 +41,7 @@ public class CliTests(SampleModelFixture f)
         Assert.False((bool)resolved["TrainingOption"]!["Tta"]!);
 
         var eval = Pcam("evaluate", "--model", model, "--data", SharedSample.H5, "--split", "test", "--json",
-                        "--cache-dir", f.CacheDir, "--max-rows", "64");
+                        "--cache-dir", cache, "--max-rows", "64");
         Assert.True(eval.Code == 0, eval.Err);
         var json = JsonNode.Parse(eval.Out)!;
         Assert.Equal(64, (long)json["rows"]!);
@@ -56,7 +57,7 @@ public class CliTests(SampleModelFixture f)
         Assert.Equal(jpg, (string)arr[0]!["input"]!);
         Assert.InRange((double)arr[0]!["probability"]!, 0, 1);
 
-        var csv = Pcam("predict", "--model", model, Path.Combine(SharedSample.H5, "camelyonpatch_level_2_split_test_x.h5.gz"));
+        var csv = Pcam("predict", "--model", model, Path.Combine(SharedSample.H5, "camelyonpatch_level_2_split_test_x.h5.gz"), "--cache-dir", cache);
         Assert.True(csv.Code == 0, csv.Err);
         Assert.Equal(1 + 256, csv.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
 
@@ -139,7 +140,8 @@ public class CliTests(SampleModelFixture f)
     public void VerifyReportsEachSplitOfTheSample()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
-        var (code, stdout, err) = Pcam("verify", SharedSample.H5, "--cache-dir", f.Dir["cache/h5"]);
+        using var dir = new TempDir();
+        var (code, stdout, err) = Pcam("verify", SharedSample.H5, "--cache-dir", dir["cache"]);
         Assert.True(code == 0, err);
         Assert.Contains("train  ok  512 rows (256 tumour)", stdout);
         Assert.Contains("test   ok  256 rows", stdout);

@@ -18,22 +18,28 @@ namespace PCam.MLNet.Tests.Export;
 /// ML.NET packages only) run as a separate process in the export folder.
 /// </summary>
 [Collection(SampleModelCollection.Name)]
-public class ModelBuilderAppTests(SampleModelFixture f)
+public class ModelBuilderAppTests(SampleModelFixture f, ModelBuilderAppTests.ExportFolder export) : IClassFixture<ModelBuilderAppTests.ExportFolder>
 {
-    static readonly object Gate = new();
-    static string? exported;
+    /// <summary>This class's own folder for the export (not the shared model fixture's, which other tests read).</summary>
+    public sealed class ExportFolder : IDisposable
+    {
+        public TempDir Dir { get; } = new();
+        public readonly object Gate = new();
+        public string? Exported;
+        public void Dispose() => Dir.Dispose();
+    }
 
     /// <summary>Exports the sample model once (through the CLI) and returns the folder.</summary>
     string ExportDir()
     {
-        lock (Gate)
+        lock (export.Gate)
         {
-            if (exported is not null && File.Exists(Path.Combine(exported, "MLModel1.mlnet"))) return exported;
-            var dir = f.Dir["mb-export"];
+            if (export.Exported is not null && File.Exists(Path.Combine(export.Exported, "MLModel1.mlnet"))) return export.Exported;
+            var dir = export.Dir["mb-export"];
             var (code, _, err) = Pcam("export", "--model", f.ModelPath, "--format", "modelbuilder", "--name", "MLModel1",
                 "--namespace", "PCam.ModelBuilderApp", "--output", dir);
             Assert.True(code == 0, err);
-            return exported = dir;
+            return export.Exported = dir;
         }
     }
 
@@ -129,8 +135,9 @@ public class ModelBuilderAppTests(SampleModelFixture f)
         Assert.Equal(jpegs.Count, app.Count);
 
         // `pcam evaluate` on the same images.
+        using var cache = new TempDir();
         var (ecode, eout, eerr) = Pcam("evaluate", "--model", f.ModelPath, "--data", folders, "--split", "Test", "--json",
-            "--max-rows", n.ToString(CultureInfo.InvariantCulture));
+            "--max-rows", n.ToString(CultureInfo.InvariantCulture), "--cache-dir", cache.Path);
         Assert.True(ecode == 0, eerr);
         var evaluated = JsonNode.Parse(eout)!;
         Assert.Equal(jpegs.Count, (int)evaluated["rows"]!);

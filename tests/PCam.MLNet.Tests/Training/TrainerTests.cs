@@ -47,15 +47,17 @@ public class TrainerTests(SampleModelFixture f)
     public void SecondRunReusesTheFeatureCacheAndGivesTheSameModel()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
-        // train, valid and test (other tests may add their own train subsets to the shared cache).
-        Assert.True(Directory.GetFiles(Path.Combine(f.CacheDir, "features"), "*.idv").Length >= 3);
+        // train, valid and test: no other test writes into the fixture's cache.
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(f.CacheDir, "features"), "*.idv").Length);
+        using var dir = new TempDir();
         var log = new SilentLog();
         var config = PCam.MLNet.Configuration.PCamConfigLoader.Clone(f.Config!);
-        config.TrainingOption.ModelPath = f.Dir["models/again.zip"];
+        config.TrainingOption.ModelPath = dir["models/again.zip"];
         using var again = new PCamTrainer(config, log).Train();
         foreach (var split in new[] { "train", "valid", "test" })
             Assert.Contains(log.Messages, m => m.Contains($"Features {split}") && m.Contains("reused from the cache"));
         Assert.Empty(Directory.GetFiles(Path.Combine(f.CacheDir, "features"), "*.tmp"));
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(f.CacheDir, "features"), "*.idv").Length); // reused, nothing added
         Assert.Equal(f.Result!.Test!.Nll, again.Test!.Nll, 10);
         Assert.Equal(f.Result.TestRows!.Select(r => r.Probability), again.TestRows!.Select(r => r.Probability));
     }
@@ -86,17 +88,18 @@ public class TrainerTests(SampleModelFixture f)
     public void TruncatedOrForeignZipIsAClearError()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
+        using var dir = new TempDir();
         var ml = new MLContext(1);
-        var truncated = f.Dir["truncated.zip"];
+        var truncated = dir["truncated.zip"];
         var bytes = File.ReadAllBytes(f.ModelPath);
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
         var e = Assert.Throws<PCamModelException>(() => PCamModel.Load(ml, truncated, out _));
         Assert.Contains("truncated.zip", e.Message);
 
-        var garbage = f.Dir["garbage.zip"];
+        var garbage = dir["garbage.zip"];
         File.WriteAllText(garbage, "not a zip at all");
         Assert.Contains("not a model zip", Assert.Throws<PCamModelException>(() => PCamModel.Load(ml, garbage, out _)).Message);
-        Assert.Contains("not found", Assert.Throws<PCamModelException>(() => PCamModel.Load(ml, f.Dir["missing.zip"], out _)).Message);
+        Assert.Contains("not found", Assert.Throws<PCamModelException>(() => PCamModel.Load(ml, dir["missing.zip"], out _)).Message);
     }
 
     private sealed class Small { [VectorType(10)] public float[] Features { get; set; } = new float[10]; }
