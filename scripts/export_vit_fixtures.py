@@ -20,6 +20,10 @@ The fixtures (all 224 px, patch 16, 2 blocks, 4 heads, seeded random weights):
                    Linear, q @ k^T * scale -> Softmax -> @ v, Erf GELU), opset 14 so LayerNorm is decomposed
                    (ReduceMean/Sub/Pow/Sqrt/Div) -> tokens [N,201,64], prefixTokens 5.
 - tv-vit-pooled-b1: tv-vit-pooled exported with a fixed batch of 1 (no dynamic axis).
+- drift-vit:       deliberately int8-hostile (for the fallback test): patch embedding, then one activation channel
+                   offset by 10^4 (an "outlier feature", as large pretrained ViTs have) feeding a Linear that ignores
+                   it; per-tensor uint8 quantisation of that Linear's input wipes out the other channels, so int8
+                   features drift from fp32 and pcam must fall back. Pooled mean of tokens [N,32], opset 17.
 """
 import argparse
 import json
@@ -101,6 +105,23 @@ class RegisterViT(nn.Module):
         return self.norm(x)
 
 
+class DriftViT(nn.Module):
+    def __init__(self, dim=32, patch=16):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+        offset = torch.zeros(1, 1, dim)
+        offset[0, 0, 0] = 1e4
+        self.register_buffer("outlier", offset)
+        self.fc = nn.Linear(dim, dim)
+        with torch.no_grad():
+            self.fc.weight[:, 0] = 0  # the outlier channel does not reach the output in fp32
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2) + self.outlier
+        return self.fc(x).mean(dim=1)
+
+
 def torchvision_vit(hidden, layers, heads, mlp):
     from torchvision.models import VisionTransformer
     vit = VisionTransformer(image_size=224, patch_size=16, num_layers=layers, num_heads=heads, hidden_dim=hidden,
@@ -167,6 +188,8 @@ def main():
     reg = RegisterViT().eval()
     export(reg, "reg-vit-tokens", a.out, "tokens", "cls+mean", 5, 14,
            note="timm/HF-style ViT with 4 register tokens, hidden 64, 2 blocks, 4 heads, decomposed LayerNorm, Erf GELU")
+    export(DriftViT().eval(), "drift-vit", a.out, "pooled", "cls", 1, 17,
+           note="int8-hostile graph: one activation channel offset by 1e4 feeding a Linear that ignores it")
     return 0
 
 

@@ -33,10 +33,10 @@ public static class Int8Calibration
         var images = ReadSample(train, t.CalibrationRows, t.Seed, out int n);
         var table = Calibrate(images, n, fp32, t, threads, log);
         var check = Check(fp32, table, images, Math.Min(n, CheckRows), threads);
-        if (check.Error is { } error) { Fallback($"its quantised graph fails ONNX Runtime's checks ({error})"); return null; }
+        if (check.Error is { } error) { Fallback($"backbone '{fp32.Backbone.Name}': its quantised graph fails ONNX Runtime's checks ({error})"); return null; }
         if (check.MeanCosine < minCosine)
         {
-            Fallback($"its int8 features drift from fp32 (mean cosine {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows; floor {minCosine:F2})");
+            Fallback($"backbone '{fp32.Backbone.Name}': its int8 features drift from fp32 (mean cosine {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows; floor {minCosine:F2})");
             return null;
         }
         log.Info($"INT8 check: feature cosine vs fp32 mean {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows (floor {minCosine:F2}).");
@@ -63,8 +63,8 @@ public static class Int8Calibration
             try { b = int8.Featurize(images, rows); }
             catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e) { return new(rows, double.NaN, double.NaN, FirstLine(e.Message)); }
             var (min, mean) = PrecisionBenchmark.Cosines(a, b, rows, fp32.FeatureDimension);
-            // NaN or infinite int8 features count as drift.
-            return double.IsFinite(mean) ? new(rows, min, mean, null) : new(rows, min, 0, null);
+            // A row whose int8 features are all zero (or NaN) has no cosine: it counts as 0, i.e. as drift.
+            return new(rows, double.IsFinite(min) ? min : 0, double.IsFinite(mean) ? mean : 0, null);
         }
         finally { int8?.Dispose(); }
     }

@@ -81,14 +81,14 @@ public static class QuantizePass
         ArgumentNullException.ThrowIfNull(table);
         var m = folded.Clone();
         var g = m.Graph;
-        GemmToMatMul(g);
+        var aliases = GemmToMatMul(g);
         var plan = Plan(g);
         var init = g.Initializer.ToDictionary(t => t.Name);
         var consumers = Consumers(g);
         var q = new Dictionary<string, (float Scale, byte Zero)>();
         foreach (var t in plan.Tensors)
         {
-            if (!table.Ranges.TryGetValue(t, out var r))
+            if (!table.Ranges.TryGetValue(aliases.GetValueOrDefault(t, t), out var r))
                 throw new InvalidOperationException($"Calibration table has no range for tensor '{t}'; calibrate the same graph that is quantised.");
             q[t] = ActivationParams(r.Lo, r.Hi);
         }
@@ -305,44 +305,65 @@ public static class QuantizePass
         return init.TryGetValue(n.Input[1], out var w) && w.DataType == (int)DataType.Float && w.Dims.Count == 2 ? w : null;
     }
 
-    /// <summary>Rewrites each eligible Gemm (see <see cref="GemmWeight"/>) as MatMul(A, W) + C with W stored [K,N].</summary>
-    static void GemmToMatMul(GraphProto g)
+    /// <summary>
+    /// Rewrites each eligible Gemm (see <see cref="GemmWeight"/>) as Reshape(A, [1,-1,K]) -> MatMul(W [K,N]) -> Add(C)
+    /// -> Reshape([-1,N]). The 3-D form keeps ONNX Runtime's MatMul+Add -> Gemm fusion (which runs before its QDQ
+    /// fusions) away, so DQ -> MatMul becomes MatMulIntegerToFloat. Returns each reshaped input's original name: the
+    /// values are the same, so is the calibrated range.
+    /// </summary>
+    static Dictionary<string, string> GemmToMatMul(GraphProto g)
     {
         var init = g.Initializer.ToDictionary(t => t.Name);
+        var aliases = new Dictionary<string, string>();
         var nodes = g.Node.ToList();
         var result = new List<NodeProto>(nodes.Count);
         int counter = 0;
+        NodeProto Make(string op, string name, string output, params string[] inputs)
+        {
+            var n = new NodeProto { OpType = op, Name = name };
+            n.Input.AddRange(inputs);
+            n.Output.Add(output);
+            return n;
+        }
+        string Shape(string name, long[] dims)
+        {
+            var t = new TensorProto { Name = name, DataType = (int)DataType.Int64 };
+            t.Dims.Add(dims.Length);
+            t.Int64Data.AddRange(dims);
+            g.Initializer.Add(t);
+            return name;
+        }
         foreach (var n in nodes)
         {
             if (n.OpType != "Gemm" || GemmWeight(n, init) is not { } w) { result.Add(n); continue; }
             var name = $"pcam_gemm_{counter++}";
             var weight = n.Input[1];
-            if ((n.Attribute.FirstOrDefault(a => a.Name == "transB")?.I ?? 0) != 0)
+            bool transB = (n.Attribute.FirstOrDefault(a => a.Name == "transB")?.I ?? 0) != 0;
+            long k = transB ? w.Dims[1] : w.Dims[0], cols = transB ? w.Dims[0] : w.Dims[1];
+            if (transB)
             {
                 var v = ReadFloats(w);
-                int rows = (int)w.Dims[0], cols = (int)w.Dims[1];
                 var t = new float[v.Length];
-                for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = v[r * cols + c];
+                for (long r = 0; r < cols; r++) for (long c = 0; c < k; c++) t[c * cols + r] = v[r * k + c];
                 weight = name + "_weight";
-                g.Initializer.Add(FloatTensor(weight, [cols, rows], t));
+                g.Initializer.Add(FloatTensor(weight, [k, cols], t));
             }
+            var a3 = name + "_input";
+            result.Add(Make("Reshape", name + "_reshape_in", a3, n.Input[0], Shape(name + "_shape_in", [1, -1, k])));
+            aliases[a3] = n.Input[0];
             bool bias = n.Input.Count > 2 && n.Input[2].Length > 0;
-            var mm = new NodeProto { OpType = "MatMul", Name = name + "_matmul" };
-            mm.Input.Add(n.Input[0]);
-            mm.Input.Add(weight);
-            mm.Output.Add(bias ? name + "_product" : n.Output[0]);
-            result.Add(mm);
+            result.Add(Make("MatMul", name + "_matmul", name + "_product", a3, weight));
+            var last = name + "_product";
             if (bias)
             {
-                var add = new NodeProto { OpType = "Add", Name = name + "_bias" };
-                add.Input.Add(mm.Output[0]);
-                add.Input.Add(n.Input[2]);
-                add.Output.Add(n.Output[0]);
-                result.Add(add);
+                result.Add(Make("Add", name + "_bias", name + "_sum", last, n.Input[2]));
+                last = name + "_sum";
             }
+            result.Add(Make("Reshape", name + "_reshape_out", n.Output[0], last, Shape(name + "_shape_out", [-1, cols])));
         }
         g.Node.Clear();
         g.Node.AddRange(result);
+        return aliases;
     }
 
     /// <summary>
