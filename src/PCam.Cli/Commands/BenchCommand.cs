@@ -2,6 +2,7 @@ using Microsoft.ML;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using PCam.Benchmarks;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
@@ -120,16 +121,16 @@ internal sealed class BenchCommand : ICommandFactory
         };
         cli.Bind(cmd, (parse, log) =>
         {
-            var o = PCam.MLNet.Featurization.Synthetic.RandomVitOptions.Preset(parse.GetValue(preset)!);
+            var o = PCam.Benchmarks.Synthetic.RandomVitOptions.Preset(parse.GetValue(preset)!);
             o.Float16 = parse.GetValue(fp16);
             o.ExternalData = parse.GetValue(external);
             o.FixedBatch = parse.GetValue(fixedBatch);
             o.RegisterTokens = parse.GetValue(registers);
-            o.Output = parse.GetValue(pooled) ? PCam.MLNet.Featurization.Synthetic.VitOutput.Pooled : PCam.MLNet.Featurization.Synthetic.VitOutput.Tokens;
+            o.Output = parse.GetValue(pooled) ? PCam.Benchmarks.Synthetic.VitOutput.Pooled : PCam.Benchmarks.Synthetic.VitOutput.Tokens;
             var dir = parse.GetValue(output)!;
             var name = $"random_vit_{parse.GetValue(preset)}{(o.Float16 ? "_fp16" : "")}{(o.ExternalData ? "_ext" : "")}{(o.FixedBatch ? "_b1" : "")}";
             var sw = Stopwatch.StartNew();
-            var parameters = PCam.MLNet.Featurization.Synthetic.RandomVit.Write(Path.Combine(dir, name + ".onnx"), o);
+            var parameters = PCam.Benchmarks.Synthetic.RandomVit.Write(Path.Combine(dir, name + ".onnx"), o);
             var config = new BackboneConfig
             {
                 Name = name, OnnxPath = name + ".onnx", ChannelOrder = ChannelOrder.RGB, Scale = 1 / 255f,

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PCam.Benchmarks;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Training;
 

@@ -112,8 +112,6 @@ public sealed class HeadSelectionConfig
     public int? Threads { get; set; }
     /// <summary>L-BFGS stops when the mean relative improvement of its objective over 5 iterations is below this.</summary>
     public double LbfgsTolerance { get; set; } = 1e-7;
-    /// <summary>The original search (every candidate from scratch on all rows, one thread, L-BFGS tolerance 1e-7); the benchmark baseline.</summary>
-    public bool Exhaustive { get; set; }
 }
 
 public sealed class TreeHeadConfig

@@ -20,7 +20,7 @@ public class VitCliTests
     {
         var backbone = TinyVits.Write(dir.Path, "vit_" + form, o =>
         {
-            o.Output = form == "pooled" ? PCam.MLNet.Featurization.Synthetic.VitOutput.Pooled : PCam.MLNet.Featurization.Synthetic.VitOutput.Tokens;
+            o.Output = form == "pooled" ? PCam.Benchmarks.Synthetic.VitOutput.Pooled : PCam.Benchmarks.Synthetic.VitOutput.Tokens;
             o.FixedBatch = form is "fixed";
             o.Float16 = form.StartsWith("fp16", StringComparison.Ordinal);
             o.ExternalData = form.EndsWith("external", StringComparison.Ordinal);

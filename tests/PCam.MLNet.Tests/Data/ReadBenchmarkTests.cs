@@ -1,3 +1,4 @@
+using PCam.Benchmarks;
 using PCam.MLNet.Data;
 using Xunit;
 

@@ -1,6 +1,6 @@
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Featurization.Synthetic;
+using PCam.Benchmarks.Synthetic;
 using PCam.MLNet.Tests.Data;
 using Xunit;
 

@@ -6,7 +6,7 @@ using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Reporting;
 
-namespace PCam.MLNet.Training;
+namespace PCam.Benchmarks;
 
 /// <summary>One row of the TTA ablation: how many dihedral views are averaged at evaluation, and what that buys.</summary>
 public sealed record TtaRow(int Views, string Which, SplitMetrics Valid, SplitMetrics Test, double PatchesPerSecond);

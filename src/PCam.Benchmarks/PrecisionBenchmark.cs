@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using PCam.MLNet.Data;
 
-namespace PCam.MLNet.Featurization.Passes;
+namespace PCam.Benchmarks;
 
 /// <summary>fp32 vs int8 featurization of the same rows, timed alternately in one process, and how close the features are.</summary>
 public sealed record PrecisionComparison(int Rows, int BatchSize, double Fp32RowsPerSecond, double Int8RowsPerSecond, double MinCosine, double MeanCosine)
