@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Microsoft.ML;
 using PCam.MLNet.Data;
+using PCam.MLNet.Export;
 using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;

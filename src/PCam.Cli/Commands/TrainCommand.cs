@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PCam.MLNet.Configuration;
+using PCam.MLNet.Export;
 using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;

@@ -3,9 +3,6 @@ using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Configuration;
 
-/// <summary>A configuration problem: names the file, the key and what is wrong.</summary>
-public sealed class PCamConfigException(string message, Exception? inner = null) : PCamException(message, inner);
-
 public static class PCamConfigLoader
 {
     public static readonly string[] Trainers = ["LbfgsLogisticRegression", "LightGbm", "FastTree", "SdcaLogisticRegression"];

@@ -251,6 +251,3 @@ public static class PCamData
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // best effort: the stamp no longer matches anyway
     }
 }
-
-/// <summary>A data problem the user must fix: names the file and what is wrong.</summary>
-public sealed class PCamDataException(string message, Exception? inner = null) : PCamException(message, inner);

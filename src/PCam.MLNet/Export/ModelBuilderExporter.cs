@@ -11,9 +11,6 @@ namespace PCam.MLNet.Export;
 public sealed record ModelBuilderExport(string ModelPath, string MbConfigPath, string ConfigPath, string MetricsPath,
     string ConsumptionPath, int CheckedImages, double MaxDifference);
 
-/// <summary>An export problem the user must fix (missing sidecar files, bad name or namespace).</summary>
-public sealed class PCamExportException(string message, Exception? inner = null) : PCamException(message, inner);
-
 /// <summary>
 /// `pcam export --format modelbuilder`: a model zip and its sidecars as Model Builder's files, NAME.mlnet (the same
 /// featurizer, head and calibration behind Model Builder's image-classification contract), NAME.mbconfig

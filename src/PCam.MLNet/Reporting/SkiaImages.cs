@@ -1,5 +1,6 @@
 using System.Globalization;
 using PCam.MLNet.Data;
+using PCam.MLNet.Training;
 using SkiaSharp;
 
 namespace PCam.MLNet.Reporting;

@@ -6,7 +6,6 @@ using Microsoft.ML.Trainers.FastTree;
 using Microsoft.ML.Trainers.LightGbm;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
-using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 

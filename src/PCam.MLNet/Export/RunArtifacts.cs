@@ -3,8 +3,9 @@ using System.Text.Json.Nodes;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Reporting;
+using PCam.MLNet.Training;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Export;
 
 /// <summary>The files written beside a model zip: NAME.metrics.json, NAME.config.json, NAME.mbconfig, NAME.report.md.</summary>
 public static class RunArtifacts

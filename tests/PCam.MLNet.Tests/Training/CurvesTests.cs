@@ -1,7 +1,8 @@
-using PCam.MLNet.Reporting;
+using PCam.MLNet.Tests.Reporting;
+using PCam.MLNet.Training;
 using Xunit;
 
-namespace PCam.MLNet.Tests.Reporting;
+namespace PCam.MLNet.Tests.Training;
 
 public class CurvesTests
 {
