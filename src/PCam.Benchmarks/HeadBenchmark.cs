@@ -143,7 +143,7 @@ public static class HeadBenchmark
     {
         var trials = new List<(HeadTrial Trial, ITransformer Model)>();
         var rows = train.GetRowCount() ?? 0;
-        var linear = HeadTrainer.IsLinear(options.Trainer);
+        var linear = options.TrainerKind.IsLinear();
         foreach (var candidate in HeadTrainer.Candidates(ml, options, lbfgsTolerance: 1e-7))
         {
             var sw = Stopwatch.StartNew();

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using PCam.MLNet.Configuration;
 
 namespace PCam.MLNet.Export;
 
@@ -103,7 +104,7 @@ public static class MbConfig
         {
             new("ApplyOnnxModel", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Image", ["ModelFile"] = backboneOnnx }),
         };
-        if (trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression")
+        if (HeadTrainers.TryParse(trainer, out var kind) && kind.IsLinear())
             stages.Add(new("NormalizeMeanVariance", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Features" }));
         stages.Add(new(TrainerName(trainer), new JsonObject { ["LabelColumnName"] = "Label", ["FeatureColumnName"] = "Features" }));
         stages.Add(new("Platt", new JsonObject { ["LabelColumnName"] = "Label", ["ScoreColumnName"] = "Score" }));

@@ -47,16 +47,17 @@ public static class HeadTrainer
         var o = options;
         var sel = o.HeadSelection;
         var threads = sel.Threads ?? Environment.ProcessorCount;
-        var linear = IsLinear(o.Trainer);
+        var kind = o.TrainerKind;
+        var linear = kind.IsLinear();
         var prep = Stopwatch.StartNew();
         ITransformer? normalizer = linear ? ml.Transforms.NormalizeMeanVariance(Features).Fit(train) : null;
         var trainView = normalizer?.Transform(train) ?? train;
         var validTable = FeatureTable.Load(normalizer?.Transform(valid) ?? valid);
         var labels = FeatureTable.ReadLabels(train);
-        var subsample = o.Trainer != "SdcaLogisticRegression" && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
+        var subsample = kind != HeadTrainerKind.SdcaLogisticRegression && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
         // Multi-threaded L-BFGS and the tree trainers copy their train rows themselves; a single-threaded L-BFGS and SDCA
         // stream their input every iteration, so they get one dense table instead of the normalizer over the cache file.
-        var trainerCopiesRows = o.Trainer is "LightGbm" or "FastTree" || (o.Trainer == "LbfgsLogisticRegression" && threads > 1);
+        var trainerCopiesRows = kind is HeadTrainerKind.LightGbm or HeadTrainerKind.FastTree || (kind == HeadTrainerKind.LbfgsLogisticRegression && threads > 1);
         var selectionRows = subsample ? sel.SelectionRows : labels.Length;
         ReleaseGarbage();
         var trials = RunTrials();
@@ -93,7 +94,7 @@ public static class HeadTrainer
             var sw = Stopwatch.StartNew();
             // L-BFGS refits on one thread over one dense table (one array, instead of the per-row arrays a multi-threaded
             // ML.NET L-BFGS copies the rows into): the same time, less memory.
-            var lbfgs = o.Trainer == "LbfgsLogisticRegression";
+            var lbfgs = kind == HeadTrainerKind.LbfgsLogisticRegression;
             var refitInput = trainerCopiesRows && !lbfgs ? trainView : FeatureTable.Load(trainView);
             var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable, lbfgs ? 1 : threads), validTable);
             bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
@@ -157,9 +158,9 @@ public static class HeadTrainer
     /// </summary>
     internal static IEnumerable<HeadCandidate> Candidates(MLContext ml, TrainingOptionConfig o, double lbfgsTolerance)
     {
-        switch (o.Trainer)
+        switch (o.TrainerKind)
         {
-            case "LbfgsLogisticRegression":
+            case HeadTrainerKind.LbfgsLogisticRegression:
                 foreach (var l2 in o.Lbfgs.L2Regularization)
                     yield return new HeadCandidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _, threads) =>
                         ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
@@ -170,7 +171,7 @@ public static class HeadTrainer
                             NumberOfThreads = threads,
                         }).Fit(train));
                 break;
-            case "SdcaLogisticRegression":
+            case HeadTrainerKind.SdcaLogisticRegression:
                 foreach (var l2 in o.Sdca.L2Regularization)
                     yield return new HeadCandidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _, _) =>
                         ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
@@ -180,11 +181,11 @@ public static class HeadTrainer
                             NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
                         }).Fit(train));
                 break;
-            case "LightGbm":
+            case HeadTrainerKind.LightGbm:
                 foreach (var leaves in o.LightGbm.NumberOfLeaves)
                     yield return new HeadCandidate(TreeParameters(o.LightGbm, leaves), (train, valid, threads) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
                 break;
-            case "FastTree":
+            case HeadTrainerKind.FastTree:
                 foreach (var leaves in o.FastTree.NumberOfLeaves)
                     yield return new HeadCandidate(TreeParameters(o.FastTree, leaves), (train, valid, threads) => FastTree(ml, o, leaves, threads).Fit(train, valid));
                 break;
@@ -192,9 +193,6 @@ public static class HeadTrainer
                 throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
         }
     }
-
-    /// <summary>Whether the trainer is linear (its features are standardised first).</summary>
-    internal static bool IsLinear(string trainer) => trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression";
 
     private static LightGbmBinaryTrainer LightGbm(MLContext ml, TrainingOptionConfig o, int leaves, int threads) =>
         ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options

@@ -63,7 +63,7 @@ public class VitCliTests
     }
 
     [SkippableFact]
-    public void External_data_model_is_the_zip_plus_its_weights_file_and_says_so_when_it_is_missing_or_altered()
+    public void ExternalDataModelIsTheZipPlusItsWeightsFileAndSaysSoWhenItIsMissingOrAltered()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();
@@ -110,7 +110,7 @@ public class VitCliTests
     }
 
     [SkippableFact]
-    public void Backbone_problem_is_one_error_line_naming_the_json_file()
+    public void BackboneProblemIsOneErrorLineNamingTheJsonFile()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();

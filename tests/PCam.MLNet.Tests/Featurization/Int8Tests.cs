@@ -33,7 +33,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Onnx_runtime_fuses_every_quantised_convolution_into_QLinearConv()
+    public void OnnxRuntimeFusesEveryQuantisedConvolutionIntoQLinearConv()
     {
         var images = Patches.Random(8, seed: 3);
         var int8 = fp32.Graph.Quantize(fp32.Graph.Calibrate(images, 8, seed: 1, threads: 2).ToTable(CalibrationMethod.Percentile));
@@ -61,7 +61,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     [SkippableTheory]
     [InlineData(CalibrationMethod.Percentile)]
     [InlineData(CalibrationMethod.MinMax)]
-    public void Int8_features_match_fp32_on_real_sample_rows(CalibrationMethod method)
+    public void Int8FeaturesMatchFp32OnRealSampleRows(CalibrationMethod method)
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();
@@ -80,7 +80,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Calibration_is_seeded_and_reproducible()
+    public void CalibrationIsSeededAndReproducible()
     {
         using var source = PatchDataView.Create(new ArraySource(Patches.Random(40, seed: 5), Enumerable.Range(0, 40).Select(i => i % 2 == 0).ToArray()));
         var first = Int8Calibration.ReadSample(source, 12, seed: 7, out int n1);
@@ -113,7 +113,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Activation_parameters_hold_zero_exactly_and_relu_ranges_get_zero_point_zero()
+    public void ActivationParametersHoldZeroExactlyAndReluRangesGetZeroPointZero()
     {
         var (scale, zero) = QuantizePass.ActivationParams(0f, 6f);
         Assert.Equal(0, zero);
@@ -126,7 +126,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Precision_and_calibration_settings_are_validated_by_key()
+    public void PrecisionAndCalibrationSettingsAreValidatedByKey()
     {
         var c = new PCamConfig();
         c.TrainingOption.Precision = "int4";
@@ -176,7 +176,7 @@ public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8Sample
     static float[] Probabilities(IDataView scored) => scored.GetColumn<float>("Probability").ToArray();
 
     [SkippableFact]
-    public void Int8_zip_loads_in_a_fresh_context_and_reproduces_the_trainers_probabilities()
+    public void Int8ZipLoadsInAFreshContextAndReproducesTheTrainersProbabilities()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
         var r = f.Result!;
@@ -197,7 +197,7 @@ public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8Sample
     }
 
     [SkippableFact]
-    public void The_zip_and_the_metrics_record_the_precision()
+    public void TheZipAndTheMetricsRecordThePrecision()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
         var metrics = JsonNode.Parse(File.ReadAllText(RunArtifacts.MetricsPath(f.ModelPath)))!;
