@@ -103,10 +103,6 @@ public static class RunArtifacts
 
     private static IEnumerable<long> LongRange(long n) { for (long i = 0; i < n; i++) yield return i; }
 
-    public static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + $".{Environment.ProcessId}.tmp";
-        File.WriteAllText(tmp, text + "\n");
-        File.Move(tmp, path, overwrite: true);
-    }
+    /// <summary>Writes a text file with a final newline through a temp file and a rename (<see cref="AtomicFile"/>).</summary>
+    public static void WriteAtomically(string path, string text) => AtomicFile.WriteAllText(path, text + "\n");
 }
