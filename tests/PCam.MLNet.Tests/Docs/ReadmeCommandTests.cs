@@ -7,7 +7,7 @@ using Xunit;
 namespace PCam.MLNet.Tests.Docs;
 
 /// <summary>
-/// Every `pcam ...` command in a code block of README.md and docs/*.md parses against the real command tree: the
+/// Every `pcam ...` command in a code block or a table of README.md and docs/*.md parses against the real command tree: the
 /// command exists and every option and argument is one it takes. Parsing runs nothing, so this is cheap; what the
 /// commands do is tested by the command tests and `.ci/run`.
 /// </summary>
@@ -37,15 +37,17 @@ public class ReadmeCommandTests
     {
         var readme = ExtractCommands(File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"))).ToList();
         foreach (var command in new[] { "download", "train", "evaluate", "predict", "inspect", "export", "heatmap" })
-            Assert.Contains(readme, c => c.StartsWith(command + " ", StringComparison.Ordinal) || c == command);
+            Assert.True(readme.Any(c => c.StartsWith(command + " ", StringComparison.Ordinal) || c == command),
+                $"README.md shows no `pcam {command}` in a code block or table.");
     }
 
     [Fact]
     public void TheCheckRejectsWhatTheCliRejects()
     {
         // The extraction and the parse are the ones the theory uses; a wrong option or command must fail them.
-        var commands = ExtractCommands("```bash\npcam train --data d --no-such-option   # comment\npcam trian\n```\n").ToList();
-        Assert.Equal(["train --data d --no-such-option", "trian"], commands);
+        var commands = ExtractCommands("```csharp\npcam not-a-shell-line\n```\n```bash\npcam train --data d --no-such-option   # comment\npcam trian\n```\n" +
+                                       "| figure | `pcam bench heads --no-such-option` |\n").ToList();
+        Assert.Equal(["train --data d --no-such-option", "trian", "bench heads --no-such-option"], commands);
         foreach (var c in commands)
             Assert.NotEmpty(PcamApp.Root(TextWriter.Null, TextWriter.Null).Parse(Tokenize(c)).Errors);
     }
@@ -57,18 +59,27 @@ public class ReadmeCommandTests
     /// <summary>The arguments of each `pcam` line (or `dotnet run --project src/PCam.Cli ... -- ARGS`) in fenced code blocks.</summary>
     internal static IEnumerable<string> ExtractCommands(string markdown)
     {
-        var inBlock = false;
+        bool inFence = false, inBlock = false; // inside any fenced block; inside a shell one
         var line = new StringBuilder();
         foreach (var raw in markdown.ReplaceLineEndings("\n").Split('\n'))
         {
             if (raw.TrimStart().StartsWith("```", StringComparison.Ordinal))
             {
                 var lang = raw.Trim().TrimStart('`');
-                inBlock = !inBlock && (lang.Length == 0 || lang is "bash" or "sh" or "shell" or "console");
+                inFence = !inFence;
+                inBlock = inFence && (lang.Length == 0 || lang is "bash" or "sh" or "shell" or "console");
                 line.Clear();
                 continue;
             }
-            if (!inBlock) continue;
+            if (inFence && !inBlock) continue;
+            if (!inBlock)
+            {
+                // Tables give commands too (the "command" column of a figure): their `pcam ...` code spans.
+                if (raw.TrimStart().StartsWith('|'))
+                    foreach (Match m in Regex.Matches(raw, "`pcam ([^`]*)`"))
+                        yield return Regex.Replace(m.Groups[1].Value.Trim(), @"\s+", " ");
+                continue;
+            }
             var text = StripComment(raw).TrimEnd();
             if (text.EndsWith('\\')) { line.Append(text[..^1]).Append(' '); continue; }
             line.Append(text);
