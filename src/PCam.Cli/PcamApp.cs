@@ -12,6 +12,13 @@ public static class PcamApp
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false)
     {
+        var parse = Root(stdout, stderr, interactive).Parse(args);
+        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+    }
+
+    /// <summary>The command tree (what `--help` shows); parsing it runs nothing.</summary>
+    internal static RootCommand Root(TextWriter stdout, TextWriter stderr, bool interactive = false)
+    {
         var verbose = new Option<bool>("--verbose") { Description = "Show ML.NET's log and full exception details.", Recursive = true };
         var root = new RootCommand("PCam.MLNet: train, evaluate and ship PatchCamelyon tumour-patch classifiers as ML.NET model zips.");
         root.Options.Add(verbose);
@@ -22,8 +29,7 @@ public static class PcamApp
                      new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(), new ExportCommand(),
                  })
             root.Subcommands.Add(command.Create(cli));
-        var parse = root.Parse(args);
-        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        return root;
     }
 }
 

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using PCam.Benchmarks;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
@@ -30,12 +31,12 @@ internal sealed class BenchCommand : ICommandFactory
     private static (Option<string?> Data, Option<PCamSplit> Split, Option<string?> Cache, Option<bool> NoVerify) DataOptions(PCamSplit defaultSplit) => (
         new Option<string?>("--data") { Description = "Folder with PCam data (default: the generated demo set)." },
         new Option<PCamSplit>("--split") { Description = "Split to read.", DefaultValueFactory = _ => defaultSplit },
-        new Option<string?>("--cache-dir") { Description = "Cache folder (default .pcam-cache)." },
+        new Option<string?>("--cache-dir") { Description = $"Cache folder (default {PCamDataOptions.DefaultCacheFolder})." },
         Commands.DataOptions.NoVerify());
 
     private static PatchDataView OpenData(string? dir, PCamSplit split, string? cacheDir, bool verify, ITrainingLog log)
     {
-        var cache = cacheDir ?? ".pcam-cache";
+        var cache = cacheDir ?? PCamDataOptions.DefaultCacheFolder;
         if (dir is null)
         {
             dir = DemoData.EnsureGenerated(Path.Combine(cache, "demo"));
@@ -120,16 +121,16 @@ internal sealed class BenchCommand : ICommandFactory
         };
         cli.Bind(cmd, (parse, log) =>
         {
-            var o = PCam.MLNet.Featurization.Synthetic.RandomVitOptions.Preset(parse.GetValue(preset)!);
+            var o = PCam.Benchmarks.Synthetic.RandomVitOptions.Preset(parse.GetValue(preset)!);
             o.Float16 = parse.GetValue(fp16);
             o.ExternalData = parse.GetValue(external);
             o.FixedBatch = parse.GetValue(fixedBatch);
             o.RegisterTokens = parse.GetValue(registers);
-            o.Output = parse.GetValue(pooled) ? PCam.MLNet.Featurization.Synthetic.VitOutput.Pooled : PCam.MLNet.Featurization.Synthetic.VitOutput.Tokens;
+            o.Output = parse.GetValue(pooled) ? PCam.Benchmarks.Synthetic.VitOutput.Pooled : PCam.Benchmarks.Synthetic.VitOutput.Tokens;
             var dir = parse.GetValue(output)!;
             var name = $"random_vit_{parse.GetValue(preset)}{(o.Float16 ? "_fp16" : "")}{(o.ExternalData ? "_ext" : "")}{(o.FixedBatch ? "_b1" : "")}";
             var sw = Stopwatch.StartNew();
-            var parameters = PCam.MLNet.Featurization.Synthetic.RandomVit.Write(Path.Combine(dir, name + ".onnx"), o);
+            var parameters = PCam.Benchmarks.Synthetic.RandomVit.Write(Path.Combine(dir, name + ".onnx"), o);
             var config = new BackboneConfig
             {
                 Name = name, OnnxPath = name + ".onnx", ChannelOrder = ChannelOrder.RGB, Scale = 1 / 255f,
@@ -165,7 +166,7 @@ internal sealed class BenchCommand : ICommandFactory
         cli.Bind(cmd, (parse, log) =>
         {
             // Configuration and backbone first: a bad value is reported before any data is decompressed.
-            var c = TrainCommand.LoadConfig(parse.GetValue(config));
+            var c = RunOptions.LoadConfig(parse.GetValue(config));
             var t = c.TrainingOption;
             if (parse.GetValue(imageSize) is { } size) t.ImageSize = size;
             if (parse.GetValue(tta) is { } views) t.Tta = views;
@@ -234,7 +235,7 @@ internal sealed class BenchCommand : ICommandFactory
         var threads = new Option<int?>("--threads") { Description = "HeadSelection.Threads for the default path (default: all cores)." };
         var selectionRows = new Option<int?>("--selection-rows") { Description = "HeadSelection.SelectionRows for the default path." };
         var tolerance = new Option<double?>("--tolerance") { Description = "HeadSelection.LbfgsTolerance for the default path." };
-        var cache = new Option<string?>("--cache-dir") { Description = "Cache folder for the generated tables (default .pcam-cache)." };
+        var cache = new Option<string?>("--cache-dir") { Description = $"Cache folder for the generated tables (default {PCamDataOptions.DefaultCacheFolder})." };
         var cmd = new Command("heads", "Head selection (all candidates + calibration) on a generated PCam-sized feature table: original exhaustive search vs the default search.")
         {
             rows, validRows, dim, seed, old, @new, repeat, trainer, threads, selectionRows, tolerance, cache,
@@ -252,7 +253,7 @@ internal sealed class BenchCommand : ICommandFactory
             var runOld = parse.GetValue(old) || !parse.GetValue(@new);
             var runNew = parse.GetValue(@new) || !parse.GetValue(old);
             var ml = new MLContext(seed: t.Seed);
-            var dir = Path.Combine(parse.GetValue(cache) ?? ".pcam-cache", "bench-heads");
+            var dir = Path.Combine(parse.GetValue(cache) ?? PCamDataOptions.DefaultCacheFolder, "bench-heads");
             var (trainPath, validPath) = HeadBenchmark.EnsureTables(ml, dir, n, nValid, d, t.Seed, log.Info);
             var o = cli.Out;
             var tableBytes = (long)n * d * sizeof(float);

@@ -56,7 +56,7 @@ internal sealed class VerifyCommand : ICommandFactory
     {
         var dir = new Argument<string>("directory") { Description = "Folder with PCam data (official files, image folders or Kaggle layout)." };
         var splits = new Option<string>("--splits") { Description = "Comma-separated splits to check (default: those present).", DefaultValueFactory = _ => "all" };
-        var cache = new Option<string?>("--cache-dir") { Description = "Where .h5.gz files are decompressed (default: .pcam-cache beside them)." };
+        var cache = new Option<string?>("--cache-dir") { Description = $"Where .h5.gz files are decompressed (default: {PCamDataOptions.DefaultCacheFolder} beside them)." };
         var noVerify = DataOptions.NoVerify();
         var cmd = new Command("verify", "Check layout, shapes, dtypes, labels and MD5 checksums of the PCam files in a folder.") { dir, splits, cache, noVerify };
         cli.Bind(cmd, (parse, log) =>

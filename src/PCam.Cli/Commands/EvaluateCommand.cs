@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Microsoft.ML;
 using PCam.MLNet.Data;
+using PCam.MLNet.Export;
 using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;
@@ -15,7 +16,7 @@ internal sealed class EvaluateCommand : ICommandFactory
         var split = new Option<PCamSplit>("--split") { Description = "Split to evaluate: Train, Valid or Test.", DefaultValueFactory = _ => PCamSplit.Test };
         var maxRows = new Option<long?>("--max-rows") { Description = "Evaluate only the first N rows." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object to stdout instead of a table." };
-        var cache = new Option<string?>("--cache-dir") { Description = "Where .h5.gz files are decompressed (default .pcam-cache/h5)." };
+        var cache = new Option<string?>("--cache-dir") { Description = $"Where .h5.gz files are decompressed (default {PCamDataOptions.DefaultCacheFolder}/h5)." };
         var noVerify = DataOptions.NoVerify();
         var cmd = new Command("evaluate", "Run a model zip over a split and print Accuracy, AUC, NLL (nats), F1, AUPRC, ECE and the confusion matrix.")
         {
@@ -28,7 +29,7 @@ internal sealed class EvaluateCommand : ICommandFactory
             if (!File.Exists(parse.GetValue(model))) throw new PCamModelException($"{parse.GetValue(model)}: model file not found.");
             var view = PCamData.Open(parse.GetValue(data)!, s, new PCamDataOptions
             {
-                CacheDirectory = Path.Combine(parse.GetValue(cache) ?? ".pcam-cache", "h5"), Warning = log.Warning,
+                CacheDirectory = Path.Combine(parse.GetValue(cache) ?? PCamDataOptions.DefaultCacheFolder, "h5"), Warning = log.Warning,
                 VerifyChecksums = !parse.GetValue(noVerify),
             });
             var ml = new MLContext(seed: 1);

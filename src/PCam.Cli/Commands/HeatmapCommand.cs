@@ -39,9 +39,9 @@ internal sealed class HeatmapCommand : ICommandFactory
             // Inputs are checked before the model loads; outputs are named by file stem, so two inputs with one stem
             // would overwrite each other's maps.
             foreach (var f in files)
-                if (!File.Exists(f)) throw new PCam.MLNet.Data.PCamDataException($"{f}: input image not found.");
+                if (!File.Exists(f)) throw new PCamDataException($"{f}: input image not found.");
             if (files.GroupBy(f => Path.GetFileNameWithoutExtension(f), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } clash)
-                throw new PCam.MLNet.Data.PCamDataException($"{string.Join(" and ", clash)}: inputs share the name '{clash.Key}', so their outputs ({clash.Key}.tiles.csv, ...) would overwrite each other; rename one or run them separately.");
+                throw new PCamDataException($"{string.Join(" and ", clash)}: inputs share the name '{clash.Key}', so their outputs ({clash.Key}.tiles.csv, ...) would overwrite each other; rename one or run them separately.");
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;

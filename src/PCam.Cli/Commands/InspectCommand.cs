@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using PCam.MLNet.Export;
 using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;

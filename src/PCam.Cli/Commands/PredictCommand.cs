@@ -14,7 +14,7 @@ internal sealed class PredictCommand : ICommandFactory
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
         var inputs = new Argument<string[]>("inputs") { Description = "Image files (PNG/JPEG/TIFF, 96x96 RGB), folders of them, or an official _x.h5 file.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of CSV." };
-        var cache = new Option<string?>("--cache-dir") { Description = "Where an _x.h5.gz input is decompressed (default: .pcam-cache beside it)." };
+        var cache = new Option<string?>("--cache-dir") { Description = $"Where an _x.h5.gz input is decompressed (default: {PCamDataOptions.DefaultCacheFolder} beside it)." };
         var cmd = new Command("predict", "Classify patches with a model zip: prints index or path, probability of tumour and predicted label.") { model, inputs, json, cache };
         cli.Bind(cmd, (parse, log) =>
         {

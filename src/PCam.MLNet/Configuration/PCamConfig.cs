@@ -5,7 +5,7 @@ namespace PCam.MLNet.Configuration;
 
 // The training configuration (mlnet.config.json). Section names follow ML.NET Model Builder's .mbconfig
 // (Scenario, DataSource, Environment, TrainingOption) so ML.NET users read it at a glance.
-// Every property has its default here; README's configuration table documents each one.
+// Every property has its default here; docs/configuration.md documents each one.
 
 public sealed class PCamConfig
 {
@@ -70,8 +70,15 @@ public sealed class TrainingOptionConfig
     public bool CenterPool { get; set; }
     /// <summary>Append RGB mean/std of the whole patch and of its centre 32x32 (12 colour/stain features).</summary>
     public bool ColorStats { get; set; }
-    /// <summary>Head: LbfgsLogisticRegression, LightGbm, FastTree or SdcaLogisticRegression.</summary>
-    public string Trainer { get; set; } = "LbfgsLogisticRegression";
+    /// <summary>Head: LbfgsLogisticRegression, LightGbm, FastTree or SdcaLogisticRegression (<see cref="HeadTrainerKind"/>).</summary>
+    public string Trainer { get; set; } = nameof(HeadTrainerKind.LbfgsLogisticRegression);
+
+    /// <summary>
+    /// <see cref="Trainer"/> parsed; the file keeps ML.NET's catalog names as strings and <see cref="PCamConfigLoader.Validate"/>
+    /// has named a bad one by key before any code asks.
+    /// </summary>
+    [JsonIgnore]
+    public HeadTrainerKind TrainerKind => HeadTrainers.Parse(Trainer);
     /// <summary>Rows per ONNX Runtime batch when computing features.</summary>
     public int BatchSize { get; set; } = 64;
     /// <summary>MLContext seed and sampling seed.</summary>
@@ -88,6 +95,24 @@ public sealed class TrainingOptionConfig
     public HeadSelectionConfig HeadSelection { get; set; } = new();
     public TreeHeadConfig LightGbm { get; set; } = new();
     public TreeHeadConfig FastTree { get; set; } = new() { LearningRate = 0.1, NumberOfTrees = 300 };
+}
+
+/// <summary>The head trainers, by their ML.NET catalog names (the spelling of TrainingOption.Trainer and `--trainer`).</summary>
+public enum HeadTrainerKind { LbfgsLogisticRegression, LightGbm, FastTree, SdcaLogisticRegression }
+
+public static class HeadTrainers
+{
+    /// <summary>Every trainer name, in the order error messages list them.</summary>
+    public static readonly string[] Names = Enum.GetNames<HeadTrainerKind>();
+
+    public static bool TryParse(string? name, out HeadTrainerKind kind) =>
+        Enum.TryParse(name, ignoreCase: false, out kind) && Enum.IsDefined(kind) && !int.TryParse(name, out _);
+
+    public static HeadTrainerKind Parse(string name) =>
+        TryParse(name, out var kind) ? kind : throw new PCamConfigException($"Unknown trainer '{name}' (one of {string.Join(", ", Names)}).");
+
+    /// <summary>Linear heads see standardised features (the normaliser is the head's first step).</summary>
+    public static bool IsLinear(this HeadTrainerKind kind) => kind is HeadTrainerKind.LbfgsLogisticRegression or HeadTrainerKind.SdcaLogisticRegression;
 }
 
 public sealed class LinearHeadConfig
@@ -112,8 +137,6 @@ public sealed class HeadSelectionConfig
     public int? Threads { get; set; }
     /// <summary>L-BFGS stops when the mean relative improvement of its objective over 5 iterations is below this.</summary>
     public double LbfgsTolerance { get; set; } = 1e-7;
-    /// <summary>The original search (every candidate from scratch on all rows, one thread, L-BFGS tolerance 1e-7); the benchmark baseline.</summary>
-    public bool Exhaustive { get; set; }
 }
 
 public sealed class TreeHeadConfig

@@ -3,12 +3,9 @@ using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Configuration;
 
-/// <summary>A configuration problem: names the file, the key and what is wrong.</summary>
-public sealed class PCamConfigException(string message, Exception? inner = null) : PCamException(message, inner);
-
 public static class PCamConfigLoader
 {
-    public static readonly string[] Trainers = ["LbfgsLogisticRegression", "LightGbm", "FastTree", "SdcaLogisticRegression"];
+    public static readonly string[] Trainers = HeadTrainers.Names;
 
     /// <summary>Reads and validates a config file; unknown keys and bad values name the key.</summary>
     public static PCamConfig Load(string path)
@@ -92,7 +89,7 @@ public static class PCamConfigLoader
         if (!FeaturizerPrecision.All.Contains(t.Precision)) Fail("TrainingOption.Precision", $"must be one of {string.Join(", ", FeaturizerPrecision.All)} (got \"{t.Precision}\").");
         if (t.CalibrationRows is < 1 or > 100_000) Fail("TrainingOption.CalibrationRows", $"must be between 1 and 100000 (got {t.CalibrationRows}).");
         if (!Enum.IsDefined(t.CalibrationMethod)) Fail("TrainingOption.CalibrationMethod", $"must be MinMax or Percentile (got {t.CalibrationMethod}).");
-        if (!Trainers.Contains(t.Trainer)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");
+        if (!HeadTrainers.TryParse(t.Trainer, out _)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");
         if (t.BatchSize is < 1 or > 4096) Fail("TrainingOption.BatchSize", $"must be between 1 and 4096 (got {t.BatchSize}).");
         if (string.IsNullOrWhiteSpace(t.ModelPath) || !t.ModelPath.EndsWith(".zip", StringComparison.OrdinalIgnoreCase))
             Fail("TrainingOption.ModelPath", $"must be a .zip path (got \"{t.ModelPath}\").");

@@ -25,7 +25,7 @@ internal static class GzipCache
         var dir = Path.GetDirectoryName(Path.GetFullPath(sourceFile))!;
         var key = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(dir)))[..12];
         if (configured != null) return Path.Combine(configured, key);
-        var beside = Path.Combine(dir, ".pcam-cache");
+        var beside = Path.Combine(dir, PCamDataOptions.DefaultCacheFolder);
         // A data folder marked read-only (e.g. a shared sample) is respected even when running as root.
         if (!IsMarkedReadOnly(dir) && IsWritableDirectory(Directory.Exists(beside) ? beside : dir)) return beside;
         return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),

@@ -4,6 +4,9 @@ public enum PatchSourceKind { None, OfficialHdf5, ImageFolders, Kaggle }
 
 public sealed class PCamDataOptions
 {
+    /// <summary>The cache folder's name: beside the data files, or in the working directory for a training run.</summary>
+    public const string DefaultCacheFolder = ".pcam-cache";
+
     /// <summary>Where .h5.gz files are decompressed (and checksum stamps kept); null = a `.pcam-cache` folder next
     /// to them (or, when that folder is read-only, a per-folder cache under the user's local application data).</summary>
     public string? CacheDirectory { get; set; }
@@ -251,6 +254,3 @@ public static class PCamData
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // best effort: the stamp no longer matches anyway
     }
 }
-
-/// <summary>A data problem the user must fix: names the file and what is wrong.</summary>
-public sealed class PCamDataException(string message, Exception? inner = null) : PCamException(message, inner);

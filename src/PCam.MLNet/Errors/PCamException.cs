@@ -8,3 +8,15 @@ public abstract class PCamException(string message, Exception? inner = null) : E
 
 /// <summary>A backbone problem: names the backbone JSON/ONNX file and the tensor or field at fault.</summary>
 public sealed class PCamBackboneException(string message, Exception? inner = null) : PCamException(message, inner);
+
+/// <summary>A data problem the user must fix: names the file and what is wrong.</summary>
+public sealed class PCamDataException(string message, Exception? inner = null) : PCamException(message, inner);
+
+/// <summary>A configuration problem: names the file, the key and what is wrong.</summary>
+public sealed class PCamConfigException(string message, Exception? inner = null) : PCamException(message, inner);
+
+/// <summary>A model problem the user must fix (missing, truncated or foreign zip, wrong input schema).</summary>
+public sealed class PCamModelException(string message, Exception? inner = null) : PCamException(message, inner);
+
+/// <summary>An export problem the user must fix (missing sidecar files, bad name or namespace).</summary>
+public sealed class PCamExportException(string message, Exception? inner = null) : PCamException(message, inner);

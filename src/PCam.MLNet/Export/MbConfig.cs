@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using PCam.MLNet.Configuration;
 
 namespace PCam.MLNet.Export;
 
@@ -105,7 +106,7 @@ public static class MbConfig
             // PCamModel.FeatureShape: the ONNX output typed [1,D] becomes the flat [D] vector the head was trained on.
             new("Expression", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Features", ["Expression"] = "x => x" }),
         };
-        if (trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression")
+        if (HeadTrainers.TryParse(trainer, out var kind) && kind.IsLinear())
             stages.Add(new("NormalizeMeanVariance", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Features" }));
         stages.Add(new(TrainerName(trainer), new JsonObject { ["LabelColumnName"] = "Label", ["FeatureColumnName"] = "Features" }));
         stages.Add(new("Platt", new JsonObject { ["LabelColumnName"] = "Label", ["ScoreColumnName"] = "Score" }));

@@ -4,16 +4,12 @@ using Microsoft.ML;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
-using SkiaSharp;
 
 namespace PCam.MLNet.Export;
 
 /// <summary>What <see cref="ModelBuilderExporter.Export"/> wrote, and the self-check it ran.</summary>
 public sealed record ModelBuilderExport(string ModelPath, string MbConfigPath, string ConfigPath, string MetricsPath,
     string ConsumptionPath, int CheckedImages, double MaxDifference);
-
-/// <summary>An export problem the user must fix (missing sidecar files, bad name or namespace).</summary>
-public sealed class PCamExportException(string message, Exception? inner = null) : PCamException(message, inner);
 
 /// <summary>
 /// `pcam export --format modelbuilder`: a model zip and its sidecars as Model Builder's files, NAME.mlnet (the same
@@ -112,27 +108,13 @@ public static class ModelBuilderExporter
             var rgb = new byte[PatchSchema.ImageBytes];
             rng.NextBytes(rgb);
             var expected = zipEngine.Predict(new PatchInput { Image = rgb }).Probability;
-            var o = engine.Predict(new ModelBuilderInput { ImageSource = EncodePng(rgb) });
+            var o = engine.Predict(new ModelBuilderInput { ImageSource = PatchImageEncoder.EncodePng(rgb) });
             var diff = Math.Max(Math.Abs(o.Score[1] - expected), Math.Abs(o.Score[0] - (1 - expected)));
             if (!(diff <= SelfCheckTolerance) || o.PredictedLabel != (expected >= 0.5f ? "1" : "0"))
                 throw new InvalidOperationException($"{mlnet}: the exported model disagrees with the zip (P {o.Score[1]:F6} vs {expected:F6}).");
             worst = Math.Max(worst, diff);
         }
         return worst;
-    }
-
-    /// <summary>Lossless PNG of 96x96 HWC RGB bytes.</summary>
-    public static byte[] EncodePng(byte[] rgb)
-    {
-        using var bitmap = new SKBitmap(new SKImageInfo(PatchSchema.Width, PatchSchema.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        var rgba = new byte[PatchSchema.Width * PatchSchema.Height * 4];
-        for (int i = 0, j = 0; i < rgb.Length; i += 3, j += 4)
-        {
-            rgba[j] = rgb[i]; rgba[j + 1] = rgb[i + 1]; rgba[j + 2] = rgb[i + 2]; rgba[j + 3] = 255;
-        }
-        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
     }
 
     static bool IsIdentifier(string s) =>

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
-using PCam.MLNet.Training;
 
 namespace PCam.MLNet.Featurization;
 
@@ -12,13 +10,11 @@ public sealed record ExternalDataFile(string Location, string Path, long Length,
 
 /// <summary>
 /// ONNX external data (weights stored beside the graph, mandatory above protobuf's 2 GB): finding, checking and
-/// hashing the files, and pointing ONNX Runtime sessions built from graph bytes at their folder.
+/// hashing the files, and pointing ONNX Runtime sessions built from graph bytes at their folder. What a model zip
+/// records about them is <see cref="Training.ExternalDataManifest"/>.
 /// </summary>
 public static class ExternalData
 {
-    /// <summary>The zip entry a PCam model with external data carries: the side files' names, sizes and SHA-256.</summary>
-    public const string ManifestEntry = "PCam/ExternalData.json";
-
     /// <summary>ONNX Runtime's session option for the folder of external data when the model comes from memory.</summary>
     public const string FolderConfigKey = "session.model_external_initializers_file_folder_path";
 
@@ -94,73 +90,5 @@ public static class ExternalData
     internal static void Configure(SessionOptions options, string? folder)
     {
         if (folder is not null) options.AddSessionConfigEntry(FolderConfigKey, folder);
-    }
-
-    sealed record ManifestFile(string Location, long Length, string Sha256);
-    sealed record Manifest(List<ManifestFile> Files);
-
-    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
-
-    internal static string ManifestJson(IEnumerable<ExternalDataFile> files) =>
-        JsonSerializer.Serialize(new Manifest(files.Select(f => new ManifestFile(f.Location, f.Length, f.Sha256)).ToList()), Json);
-
-    /// <summary>
-    /// Copies the side files beside a model in <paramref name="modelDirectory"/> (a hard copy; skipped when an
-    /// identical file is already there). A different file under the same name is an error, never overwritten.
-    /// </summary>
-    public static void Stage(IEnumerable<ExternalDataFile> files, string modelDirectory)
-    {
-        foreach (var f in files)
-        {
-            var target = System.IO.Path.GetFullPath(System.IO.Path.Combine(modelDirectory, f.Location));
-            if (string.Equals(target, f.Path, StringComparison.Ordinal)) continue;
-            if (File.Exists(target))
-            {
-                if (new FileInfo(target).Length == f.Length && Sha256(target) == f.Sha256) continue;
-                throw new PCamModelException($"{target}: a different file already has the name of the backbone's external data file '{f.Location}'; " +
-                                             "save the model in another folder or remove that file.");
-            }
-            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(target)!);
-            var tmp = target + $".{Environment.ProcessId}.tmp";
-            try
-            {
-                File.Copy(f.Path, tmp, overwrite: true);
-                File.Move(tmp, target);
-            }
-            finally
-            {
-                if (File.Exists(tmp)) File.Delete(tmp);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Reads the manifest of a model zip (null when its weights are all inside) and checks each side file beside the
-    /// zip: present, of the recorded size and SHA-256. Every failure names the side file.
-    /// </summary>
-    public static IReadOnlyList<string>? Verify(string modelPath)
-    {
-        string? json;
-        using (var zip = System.IO.Compression.ZipFile.OpenRead(modelPath))
-        {
-            var entry = zip.GetEntry(ManifestEntry);
-            if (entry is null) return null;
-            using var r = new StreamReader(entry.Open());
-            json = r.ReadToEnd();
-        }
-        var manifest = JsonSerializer.Deserialize<Manifest>(json, Json) ?? throw new PCamModelException($"{modelPath}: {ManifestEntry} is empty.");
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(modelPath))!;
-        var checkedFiles = new List<string>();
-        foreach (var f in manifest.Files)
-        {
-            var side = System.IO.Path.Combine(dir, f.Location);
-            if (!File.Exists(side))
-                throw new PCamModelException($"{modelPath}: its backbone weights file {side} is missing (a model with external data is the zip plus this file beside it).");
-            var length = new FileInfo(side).Length;
-            if (length != f.Length || Sha256(side) != f.Sha256)
-                throw new PCamModelException($"{modelPath}: its backbone weights file {side} was altered (SHA-256 or size differs from the one the model was trained with).");
-            checkedFiles.Add(side);
-        }
-        return checkedFiles;
     }
 }

@@ -56,7 +56,7 @@ public sealed partial class FeaturizerGraph
     /// <summary>Things the user should know (e.g. a fixed-batch export that runs one row at a time); log each once.</summary>
     public IReadOnlyList<string> Warnings { get; }
 
-    /// <summary>Writes the graph; with external data, run it from a folder holding the ExternalData files (see ExternalData.Stage).</summary>
+    /// <summary>Writes the graph; with external data, run it from a folder holding the ExternalData files (see ExternalDataManifest.Stage).</summary>
     public void Save(string path) => File.WriteAllBytes(path, ModelBytes);
 
     /// <summary>

@@ -3,6 +3,7 @@ using OxyPlot;
 using OxyPlot.Axes;
 using OxyPlot.Legends;
 using OxyPlot.Series;
+using PCam.MLNet.Training;
 
 namespace PCam.MLNet.Reporting;
 

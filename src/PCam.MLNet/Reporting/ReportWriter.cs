@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using PCam.MLNet.Training;
 using SkiaSharp;
 
 namespace PCam.MLNet.Reporting;
@@ -13,7 +14,7 @@ public static class ReportWriter
     /// <summary>At most this many tiles per gallery (the most confident errors of that kind).</summary>
     public const int MaxGalleryTiles = 16;
     /// <summary>Equal-width probability bins of the reliability diagram and of the ECE shown on it.</summary>
-    public const int CalibrationBins = 10;
+    public const int CalibrationBins = PCamMetrics.EceBins;
 
     public const string RocFile = "roc.png", PrFile = "precision-recall.png", ReliabilityFile = "reliability.png",
         ConfusionFile = "confusion-matrix.png", FalsePositivesFile = "false-positives.png", FalseNegativesFile = "false-negatives.png";

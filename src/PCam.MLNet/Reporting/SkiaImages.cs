@@ -1,4 +1,6 @@
 using System.Globalization;
+using PCam.MLNet.Data;
+using PCam.MLNet.Training;
 using SkiaSharp;
 
 namespace PCam.MLNet.Reporting;
@@ -133,7 +135,7 @@ internal static class SkiaImages
             var p = patches[i];
             Array.Clear(hwc);
             readPatch(p.Index, hwc);
-            CopyRgbToRgba(hwc, bitmap);
+            PatchImageEncoder.CopyRgbToBitmap(hwc, bitmap);
             using var image = SKImage.FromBitmap(bitmap);
 
             float x = ReportWriter.GalleryPadding + i % ReportWriter.GalleryColumns * (ReportWriter.GalleryTileSize + ReportWriter.GalleryPadding);
@@ -156,16 +158,4 @@ internal static class SkiaImages
 
     internal const int PatchSide = 96;
     internal const int PatchBytes = PatchSide * PatchSide * 3;
-
-    static unsafe void CopyRgbToRgba(byte[] hwc, SKBitmap bitmap)
-    {
-        // Opaque RGBA8888 with a tight stride (96*4), so the rows are contiguous.
-        if (bitmap.RowBytes != PatchSide * 4) throw new InvalidOperationException("Unexpected bitmap stride.");
-        var d = new Span<byte>((void*)bitmap.GetPixels(), PatchSide * PatchSide * 4);
-        for (int i = 0, j = 0; i < PatchBytes; i += 3, j += 4)
-        {
-            d[j] = hwc[i]; d[j + 1] = hwc[i + 1]; d[j + 2] = hwc[i + 2]; d[j + 3] = 255;
-        }
-        bitmap.NotifyPixelsChanged();
-    }
 }

@@ -6,7 +6,6 @@ using Microsoft.ML.Trainers.FastTree;
 using Microsoft.ML.Trainers.LightGbm;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
-using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
@@ -18,6 +17,9 @@ public sealed record HeadTrial(string Trainer, IReadOnlyDictionary<string, strin
     public long TrainRows { get; init; }
 }
 
+/// <summary>One hyper-parameter setting of a head trainer: its parameters and Fit(train, valid, threads).</summary>
+internal sealed record HeadCandidate(Dictionary<string, string> Parameters, Func<IDataView, IDataView, int, ITransformer> Fit);
+
 /// <summary>The chosen model, every trial, and the chosen head (the refit on all rows when selection used a subsample).</summary>
 public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Trials, HeadTrial Best);
 
@@ -26,21 +28,13 @@ public sealed record HeadResult(ITransformer Model, IReadOnlyList<HeadTrial> Tri
 /// (lowest NLL), stops boosting early, and fits the Platt calibration; the test split is never seen here.
 /// </summary>
 /// <remarks>
-/// The default search (<see cref="HeadSelectionConfig"/>): features are standardised once (the normalizer is fitted on
-/// all train rows and is the model's first step); candidates are compared on a seeded class-stratified subsample held
-/// as one dense table; L-BFGS runs on all head threads (ML.NET splits the rows into one chunk per thread and sums the
-/// chunks in order, so a seed and thread count give the same weights) and stops at
-/// <see cref="HeadSelectionConfig.LbfgsTolerance"/>; the winner is refitted once on all rows. ML.NET's L2 penalty is
-/// added to the summed (not averaged) loss, so an L2 value means the same prior on any number of rows and is not
-/// rescaled for the subsample. Every fit starts from zero weights: warm starts along the L2 path (ML.NET's
-/// Fit(data, LinearModelParameters)) were tried and stalled on 65,536 generated rows: every L2 from 300 down to 10 ended
-/// with the valid NLL of the L2 = 1000 weights it started from (the objective is a float and changes little between
-/// neighbouring optima, so the relative-improvement stop can fire before the weights move).
-/// During the refit one dense normalised table is the only copy of the train rows (read once from the feature cache
-/// through the normaliser); the selection table is gone by then, and the cache is read through <see cref="CacheFileView"/>
-/// so that no loader keeps its block buffers between passes. Peak working set at 262,144 x 896: 1.61-1.64 GB, 1.71-1.75x the
-/// 0.94 GB table (`pcam bench heads`). <see cref="HeadSelectionConfig.Exhaustive"/> keeps the original
-/// search for comparison.
+/// Features are standardised once (the normaliser, fitted on all train rows, is the model's first step); the candidates
+/// are compared on a seeded class-stratified subsample (<see cref="HeadSelectionConfig.SelectionRows"/>) and the winner
+/// is refitted once on all rows, because the head search on all rows costs minutes where the subsample costs seconds
+/// and picks the same head (`pcam bench heads` compares it with the exhaustive baseline). ML.NET's L2 penalty is added
+/// to the summed loss, so an L2 value means the same prior on any number of rows and is not rescaled for the
+/// subsample. Every fit starts from zero weights: warm starts along the L2 path stall (the float objective barely
+/// changes between neighbouring optima, so the relative-improvement stop fires before the weights move).
 /// </remarks>
 public static class HeadTrainer
 {
@@ -48,38 +42,35 @@ public static class HeadTrainer
     private const string Label = PatchSchema.LabelColumn;
 
     public static HeadResult Train(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
-        Action<string>? log = null) =>
-        options.HeadSelection.Exhaustive
-            ? TrainExhaustive(ml, ml.Data.Cache(train), ml.Data.Cache(valid), options, log)
-            : TrainFast(ml, train, valid, options, log);
-
-    private static HeadResult TrainFast(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig o, Action<string>? log)
+        Action<string>? log = null)
     {
+        var o = options;
         var sel = o.HeadSelection;
         var threads = sel.Threads ?? Environment.ProcessorCount;
-        var linear = o.Trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression";
+        var kind = o.TrainerKind;
+        var linear = kind.IsLinear();
         var prep = Stopwatch.StartNew();
         ITransformer? normalizer = linear ? ml.Transforms.NormalizeMeanVariance(Features).Fit(train) : null;
         var trainView = normalizer?.Transform(train) ?? train;
         var validTable = FeatureTable.Load(normalizer?.Transform(valid) ?? valid);
         var labels = FeatureTable.ReadLabels(train);
-        var subsample = o.Trainer != "SdcaLogisticRegression" && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
+        var subsample = kind != HeadTrainerKind.SdcaLogisticRegression && sel.SelectionRows > 0 && labels.Length > sel.SelectionRows;
         // Multi-threaded L-BFGS and the tree trainers copy their train rows themselves; a single-threaded L-BFGS and SDCA
         // stream their input every iteration, so they get one dense table instead of the normalizer over the cache file.
-        var trainerCopiesRows = o.Trainer is "LightGbm" or "FastTree" || (o.Trainer == "LbfgsLogisticRegression" && threads > 1);
+        var trainerCopiesRows = kind is HeadTrainerKind.LightGbm or HeadTrainerKind.FastTree || (kind == HeadTrainerKind.LbfgsLogisticRegression && threads > 1);
         var selectionRows = subsample ? sel.SelectionRows : labels.Length;
         ReleaseGarbage();
         var trials = RunTrials();
 
         // The selection table is loaded in here so that no frame of TrainFast keeps it alive during the refit.
-        List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)> RunTrials()
+        List<(HeadTrial Trial, ITransformer Model, HeadCandidate Candidate)> RunTrials()
         {
             var selection = subsample ? FeatureTable.Load(trainView, StratifiedSample(labels, sel.SelectionRows, o.Seed))
                 : trainerCopiesRows ? trainView : FeatureTable.Load(trainView);
             log?.Invoke($"Head selection on {(subsample ? $"a stratified subsample of {selectionRows:N0}" : $"all {selectionRows:N0}")} " +
                         $"train rows, {threads} thread(s) (prepared in {prep.Elapsed.TotalSeconds:F1} s).");
-            var list = new List<(HeadTrial Trial, ITransformer Model, Candidate Candidate)>();
-            foreach (var candidate in FastCandidates(ml, o))
+            var list = new List<(HeadTrial Trial, ITransformer Model, HeadCandidate Candidate)>();
+            foreach (var candidate in Candidates(ml, o, o.HeadSelection.LbfgsTolerance))
             {
                 var sw = Stopwatch.StartNew();
                 var (model, m) = Calibrate(ml, candidate.Fit(selection, validTable, threads), validTable);
@@ -88,7 +79,7 @@ public static class HeadTrainer
                             $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s, {selectionRows:N0} rows)");
                 list.Add((trial, model, candidate));
                 // A trainer that copied every row itself leaves that copy as garbage; collected now, it does not
-                // overlap the next trial's copy (SelectionRows 0 at 262,144 x 896: peak 2.83 GB before).
+                // overlap the next trial's copy.
                 if (ReferenceEquals(selection, trainView)) ReleaseGarbage();
             }
             return list;
@@ -102,8 +93,8 @@ public static class HeadTrainer
             ReleaseGarbage();
             var sw = Stopwatch.StartNew();
             // L-BFGS refits on one thread over one dense table (one array, instead of the per-row arrays a multi-threaded
-            // ML.NET L-BFGS copies the rows into); on 262,144 x 896 the refit took 44-63 s either way on a loaded machine.
-            var lbfgs = o.Trainer == "LbfgsLogisticRegression";
+            // ML.NET L-BFGS copies the rows into): the same time, less memory.
+            var lbfgs = kind == HeadTrainerKind.LbfgsLogisticRegression;
             var refitInput = trainerCopiesRows && !lbfgs ? trainView : FeatureTable.Load(trainView);
             var (model, m) = Calibrate(ml, best.Candidate.Fit(refitInput, validTable, lbfgs ? 1 : threads), validTable);
             bestTrial = new HeadTrial(o.Trainer, best.Trial.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = labels.Length };
@@ -129,7 +120,7 @@ public static class HeadTrainer
     }
 
     /// <summary>Re-fits the probability mapping on the validation split (frozen-feature heads are over-confident on train) and scores valid.</summary>
-    private static (ITransformer Model, SplitMetrics Valid) Calibrate(MLContext ml, ITransformer head, IDataView valid)
+    internal static (ITransformer Model, SplitMetrics Valid) Calibrate(MLContext ml, ITransformer head, IDataView valid)
     {
         var scored = head.Transform(valid);
         var calibrator = ml.BinaryClassification.Calibrators.Platt(Label, "Score").Fit(scored);
@@ -160,28 +151,29 @@ public static class HeadTrainer
         return p.Take(takePositive).Concat(n.Take(size - takePositive)).Order().ToArray();
     }
 
-    /// <summary>A candidate of the default search: its parameters and Fit(train, valid).</summary>
-    private sealed record Candidate(Dictionary<string, string> Parameters, Func<IDataView, IDataView, int, ITransformer> Fit);
-
-    private static IEnumerable<Candidate> FastCandidates(MLContext ml, TrainingOptionConfig o)
+    /// <summary>
+    /// The candidates of the configured trainer, one per hyper-parameter setting, each fitting the bare trainer
+    /// (no normaliser) on (train, valid) with a thread count. The search and the benchmark's exhaustive baseline both
+    /// use them; L-BFGS stops at <paramref name="lbfgsTolerance"/>.
+    /// </summary>
+    internal static IEnumerable<HeadCandidate> Candidates(MLContext ml, TrainingOptionConfig o, double lbfgsTolerance)
     {
-        switch (o.Trainer)
+        switch (o.TrainerKind)
         {
-            case "LbfgsLogisticRegression":
-                // Every L2 from zero weights: warm starts along the path stalled (see the class remarks).
+            case HeadTrainerKind.LbfgsLogisticRegression:
                 foreach (var l2 in o.Lbfgs.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _, threads) =>
+                    yield return new HeadCandidate(LinearParameters(l2, o.Lbfgs.L1Regularization), (train, _, threads) =>
                         ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
                         {
                             LabelColumnName = Label, FeatureColumnName = Features,
                             L2Regularization = (float)l2, L1Regularization = (float)o.Lbfgs.L1Regularization,
-                            OptimizationTolerance = (float)o.HeadSelection.LbfgsTolerance, MaximumNumberOfIterations = 1000,
+                            OptimizationTolerance = (float)lbfgsTolerance, MaximumNumberOfIterations = 1000,
                             NumberOfThreads = threads,
                         }).Fit(train));
                 break;
-            case "SdcaLogisticRegression":
+            case HeadTrainerKind.SdcaLogisticRegression:
                 foreach (var l2 in o.Sdca.L2Regularization)
-                    yield return new Candidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _, _) =>
+                    yield return new HeadCandidate(LinearParameters(l2, o.Sdca.L1Regularization), (train, _, _) =>
                         ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
                         {
                             LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
@@ -189,13 +181,13 @@ public static class HeadTrainer
                             NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
                         }).Fit(train));
                 break;
-            case "LightGbm":
+            case HeadTrainerKind.LightGbm:
                 foreach (var leaves in o.LightGbm.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.LightGbm, leaves), (train, valid, threads) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
+                    yield return new HeadCandidate(TreeParameters(o.LightGbm, leaves), (train, valid, threads) => LightGbm(ml, o, leaves, threads).Fit(train, valid));
                 break;
-            case "FastTree":
+            case HeadTrainerKind.FastTree:
                 foreach (var leaves in o.FastTree.NumberOfLeaves)
-                    yield return new Candidate(TreeParameters(o.FastTree, leaves), (train, valid, threads) => FastTree(ml, o, leaves, threads).Fit(train, valid));
+                    yield return new HeadCandidate(TreeParameters(o.FastTree, leaves), (train, valid, threads) => FastTree(ml, o, leaves, threads).Fit(train, valid));
                 break;
             default:
                 throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
@@ -225,81 +217,7 @@ public static class HeadTrainer
     private static Dictionary<string, string> LinearParameters(double l2, double l1) =>
         new() { ["L2Regularization"] = F(l2), ["L1Regularization"] = F(l1) };
 
-    /// <summary>The original search, kept as the benchmark baseline: every candidate from scratch on all (cached) rows, one thread.</summary>
-    private static HeadResult TrainExhaustive(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
-        Action<string>? log)
-    {
-        var trials = new List<(HeadTrial Trial, ITransformer Model)>();
-        var rows = train.GetRowCount() ?? 0;
-        foreach (var (parameters, fit) in Candidates(ml, options))
-        {
-            var sw = Stopwatch.StartNew();
-            var (model, m) = Calibrate(ml, fit(train, valid), valid);
-            var trial = new HeadTrial(options.Trainer, parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = rows };
-            log?.Invoke($"{trial.Trainer} {Describe(parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
-                        $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s)");
-            trials.Add((trial, model));
-        }
-        var best = trials.MinBy(t => t.Trial.ValidNll);
-        return new HeadResult(best.Model, trials.Select(t => t.Trial).ToList(), best.Trial);
-    }
-
     public static string Describe(IReadOnlyDictionary<string, string> p) => string.Join(", ", p.Select(kv => $"{kv.Key}={kv.Value}"));
-
-    private static IEnumerable<(Dictionary<string, string>, Func<IDataView, IDataView, ITransformer>)> Candidates(MLContext ml, TrainingOptionConfig o)
-    {
-        switch (o.Trainer)
-        {
-            case "LbfgsLogisticRegression":
-                foreach (var l2 in o.Lbfgs.L2Regularization)
-                    yield return (new() { ["L2Regularization"] = F(l2), ["L1Regularization"] = F(o.Lbfgs.L1Regularization) },
-                        (train, _) => ml.Transforms.NormalizeMeanVariance(Features)
-                            .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
-                            {
-                                LabelColumnName = Label, FeatureColumnName = Features,
-                                L2Regularization = (float)l2, L1Regularization = (float)o.Lbfgs.L1Regularization,
-                                OptimizationTolerance = 1e-7f, MaximumNumberOfIterations = 1000, NumberOfThreads = 1,
-                            })).Fit(train));
-                break;
-            case "SdcaLogisticRegression":
-                foreach (var l2 in o.Sdca.L2Regularization)
-                    yield return (new() { ["L2Regularization"] = F(l2), ["L1Regularization"] = F(o.Sdca.L1Regularization) },
-                        (train, _) => ml.Transforms.NormalizeMeanVariance(Features)
-                            .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
-                            {
-                                LabelColumnName = Label, FeatureColumnName = Features, L2Regularization = (float)l2,
-                                L1Regularization = (float)o.Sdca.L1Regularization,
-                                NumberOfThreads = 1, MaximumNumberOfIterations = 100, Shuffle = false,
-                            })).Fit(train));
-                break;
-            case "LightGbm":
-                foreach (var leaves in o.LightGbm.NumberOfLeaves)
-                    yield return (TreeParameters(o.LightGbm, leaves), (train, valid) =>
-                        ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
-                        {
-                            LabelColumnName = Label, FeatureColumnName = Features, NumberOfLeaves = leaves,
-                            LearningRate = o.LightGbm.LearningRate, NumberOfIterations = o.LightGbm.NumberOfTrees,
-                            MinimumExampleCountPerLeaf = o.LightGbm.MinimumExampleCountPerLeaf,
-                            EarlyStoppingRound = 50, Seed = o.Seed, Deterministic = true, NumberOfThreads = 1, Silent = true,
-                            Booster = new GradientBooster.Options { FeatureFraction = 0.5 },
-                        }).Fit(train, valid));
-                break;
-            case "FastTree":
-                foreach (var leaves in o.FastTree.NumberOfLeaves)
-                    yield return (TreeParameters(o.FastTree, leaves), (train, valid) =>
-                        ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options
-                        {
-                            LabelColumnName = Label, FeatureColumnName = Features, NumberOfLeaves = leaves,
-                            LearningRate = o.FastTree.LearningRate, NumberOfTrees = o.FastTree.NumberOfTrees,
-                            MinimumExampleCountPerLeaf = o.FastTree.MinimumExampleCountPerLeaf,
-                            EarlyStoppingRule = new TolerantEarlyStoppingRule(), EarlyStoppingMetric = EarlyStoppingMetric.L1Norm,
-                            FeatureFraction = 0.5, Seed = o.Seed, NumberOfThreads = 1,
-                        }).Fit(train, valid));
-                break;
-            default:
-                throw new PCamConfigException($"Unknown trainer '{o.Trainer}'.");
-        }
-    }
 
     private static Dictionary<string, string> TreeParameters(TreeHeadConfig t, int leaves) => new()
     {

@@ -62,7 +62,7 @@ public static class Int8Calibration
             float[] a = reference.Featurize(images, rows), b;
             try { b = int8.Featurize(images, rows); }
             catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e) { return new(rows, double.NaN, double.NaN, FirstLine(e.Message)); }
-            var (min, mean) = PrecisionBenchmark.Cosines(a, b, rows, fp32.FeatureDimension);
+            var (min, mean) = FeatureCosines.Of(a, b, rows, fp32.FeatureDimension);
             // A row whose int8 features are all zero (or NaN) has no cosine: it counts as 0, i.e. as drift.
             return new(rows, double.IsFinite(min) ? min : 0, double.IsFinite(mean) ? mean : 0, null);
         }

@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
-using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
@@ -15,7 +14,7 @@ public readonly record struct ScoredRow(long Index, bool Label, float Score, flo
 public static class PCamMetrics
 {
     /// <summary>Equal-width bins of the expected calibration error (Guo et al. 2017); the report's reliability diagram uses the same.</summary>
-    public const int EceBins = ReportWriter.CalibrationBins;
+    public const int EceBins = 10;
 
     /// <summary>Scores and evaluates a view holding Label, Score, Probability, PredictedLabel (and Index).</summary>
     public static (SplitMetrics Metrics, List<ScoredPatch> Rows) Evaluate(MLContext ml, IDataView scored, string split)

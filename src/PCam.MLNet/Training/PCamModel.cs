@@ -24,13 +24,10 @@ public sealed class PatchPrediction
     public float Probability { get; set; }
 }
 
-/// <summary>A model problem the user must fix (missing, truncated or foreign zip, wrong input schema).</summary>
-public sealed class PCamModelException(string message, Exception? inner = null) : PCamException(message, inner);
-
 /// <summary>
 /// Builds, saves and loads the model: ONNX featurizer (ApplyOnnxModel) + head + calibrator in one zip. A backbone
 /// whose weights are ONNX external data (needed above protobuf's 2 GB) keeps them out of the zip: the model is then
-/// the zip plus those weight files beside it, named in the zip's <see cref="ExternalData.ManifestEntry"/> with their
+/// the zip plus those weight files beside it, named in the zip's <see cref="ExternalDataManifest.ManifestEntry"/> with their
 /// size and SHA-256, which loading checks.
 /// </summary>
 public static class PCamModel
@@ -42,7 +39,7 @@ public static class PCamModel
     /// Composes featurizer (the same ONNX graph the batched featurizer ran, one row per call) + head, saves it to
     /// <paramref name="path"/>, and returns the model loaded back from that zip: what every user of the zip gets, and
     /// disposing it (<see cref="Owner"/>) removes the graph file ML.NET unpacks. With external data, the weight files
-    /// are first copied beside the zip (ExternalData.Stage).
+    /// are first copied beside the zip (ExternalDataManifest.Stage).
     /// </summary>
     /// <remarks>
     /// ML.NET reads the featurizer here from a graph file this method writes and deletes. Its Stream overload
@@ -63,7 +60,7 @@ public static class PCamModel
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var external = graph.ExternalData.Count > 0;
-        if (external) ExternalData.Stage(graph.ExternalData, dir);
+        if (external) ExternalDataManifest.Stage(graph.ExternalData, dir);
         // ORT finds external weights relative to the graph file, so such a graph lies beside them while ML.NET reads it into the zip.
         var graphFile = external
             ? Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.featurizer.onnx")
@@ -76,7 +73,7 @@ public static class PCamModel
             {
                 var chain = new TransformerChain<ITransformer>(featurizer, FeatureShape(ml, featurizer), head);
                 RequireHeadInput(ml, chain, head, graph.FeatureDimension);
-                Save(ml, chain, path, graph.Fingerprint, external ? ExternalData.ManifestJson(graph.ExternalData) : null);
+                Save(ml, chain, path, graph.Fingerprint, external ? ExternalDataManifest.Json(graph.ExternalData) : null);
             }
             finally
             {
@@ -142,7 +139,7 @@ public static class PCamModel
             ml.Model.Save(model, InputView(ml).Schema, tmp);
             if (externalDataManifest is not null)
                 using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
-                using (var w = new StreamWriter(zip.CreateEntry(ExternalData.ManifestEntry).Open()))
+                using (var w = new StreamWriter(zip.CreateEntry(ExternalDataManifest.ManifestEntry).Open()))
                     w.Write(externalDataManifest);
             AddManifest(tmp, featurizerFingerprint);
             FaultInjection.KillPoint("zip");
@@ -178,7 +175,7 @@ public static class PCamModel
         CheckEntries(path);
         // External weights: check them (present, size, SHA-256) and let ML.NET write the graph it unpacks beside them,
         // where ONNX Runtime resolves their relative location.
-        var sideFiles = ExternalData.Verify(path);
+        var sideFiles = ExternalDataManifest.Verify(path);
         ITransformer model;
         DataViewSchema? schema;
         var tempPath = ml.TempFilePath;
@@ -252,7 +249,6 @@ public static class PCamModel
         using var s = m.Open();
         return JsonSerializer.Deserialize<Manifest>(s)?.FeaturizerFingerprint;
     }
-
 
     /// <summary>
     /// What releases a loaded or composed model: its ONNX Runtime sessions and the graph files ML.NET unpacks into

@@ -54,7 +54,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var t = config.TrainingOption;
         var ml = new MLContext(seed: t.Seed);
         if (Verbose) ml.Log += (_, e) => log.Info(e.Message);
-        var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
+        var cacheDir = RunSetup.CacheDirectory(config);
         var seconds = new Dictionary<string, double>();
 
         // Backbone and image size first: a bad value is reported before any decompression or featurization.
@@ -64,11 +64,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
 
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
-        var dataOptions = new PCamDataOptions
-        {
-            CacheDirectory = Path.Combine(cacheDir, "h5"), Progress = dataProgress, Warning = log.Warning,
-            VerifyChecksums = config.DataSource.VerifyChecksums,
-        };
+        var dataOptions = RunSetup.DataOptions(config, cacheDir, log, dataProgress);
         var train = PCamData.Open(dataDir, PCamSplit.Train, dataOptions);
         PatchDataView valid;
         if (PCamData.HasSplit(dataDir, PCamSplit.Valid)) valid = PCamData.Open(dataDir, PCamSplit.Valid, dataOptions);
@@ -79,8 +75,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         }
         PatchDataView? test = PCamData.HasSplit(dataDir, PCamSplit.Test) ? PCamData.Open(dataDir, PCamSplit.Test, dataOptions) : null;
         if (test is null) log.Warning($"{dataDir} has no test split: only validation metrics will be reported.");
-        if (config.DataSource.MaxTrainRows is { } max && max < train.GetRowCount())
-            train = train.SampleBalanced(max, t.Seed);
+        train = RunSetup.LimitTrainRows(config, train);
         // Both classes in train and valid, checked before any featurization (a one-class split cannot fit or select a head).
         RequireBothClasses(train, "train", dataDir);
         RequireBothClasses(valid, PCamData.HasSplit(dataDir, PCamSplit.Valid) ? "valid" : "valid (held out from train)", dataDir);
@@ -102,7 +97,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {calibrationClock.Elapsed.TotalSeconds:F1} s.");
         }
 
-        var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
+        var cache = RunSetup.FeatureCache(ml, cacheDir);
         string deviceDescription = device.ToString();
         BatchFeaturizer NewFeaturizer(FeaturizerGraph g)
         {

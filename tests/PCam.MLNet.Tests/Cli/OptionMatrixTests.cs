@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using PCam.MLNet.Export;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;

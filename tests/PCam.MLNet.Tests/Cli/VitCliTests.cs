@@ -20,7 +20,7 @@ public class VitCliTests
     {
         var backbone = TinyVits.Write(dir.Path, "vit_" + form, o =>
         {
-            o.Output = form == "pooled" ? PCam.MLNet.Featurization.Synthetic.VitOutput.Pooled : PCam.MLNet.Featurization.Synthetic.VitOutput.Tokens;
+            o.Output = form == "pooled" ? PCam.Benchmarks.Synthetic.VitOutput.Pooled : PCam.Benchmarks.Synthetic.VitOutput.Tokens;
             o.FixedBatch = form is "fixed";
             o.Float16 = form.StartsWith("fp16", StringComparison.Ordinal);
             o.ExternalData = form.EndsWith("external", StringComparison.Ordinal);
@@ -63,7 +63,7 @@ public class VitCliTests
     }
 
     [SkippableFact]
-    public void External_data_model_is_the_zip_plus_its_weights_file_and_says_so_when_it_is_missing_or_altered()
+    public void ExternalDataModelIsTheZipPlusItsWeightsFileAndSaysSoWhenItIsMissingOrAltered()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();
@@ -110,7 +110,7 @@ public class VitCliTests
     }
 
     [SkippableFact]
-    public void Backbone_problem_is_one_error_line_naming_the_json_file()
+    public void BackboneProblemIsOneErrorLineNamingTheJsonFile()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();

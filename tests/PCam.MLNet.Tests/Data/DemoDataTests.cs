@@ -18,7 +18,7 @@ public sealed class DemoDataTests(DemoFixture fixture) : IClassFixture<DemoFixtu
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void Demo_data_is_deterministic_official_layout_and_reused()
+    public void DemoDataIsDeterministicOfficialLayoutAndReused()
     {
         var a = fixture.Generated;
         var b = DemoData.EnsureGenerated(_dir["b"]);
@@ -41,7 +41,7 @@ public sealed class DemoDataTests(DemoFixture fixture) : IClassFixture<DemoFixtu
     }
 
     [Fact]
-    public void Demo_classes_differ_in_the_centre_only()
+    public void DemoClassesDifferInTheCentreOnly()
     {
         var dir = fixture.Generated;
         using var view = PCamData.Open(dir, PCamSplit.Valid, new PCamDataOptions { CacheDirectory = _dir["cache"] });

@@ -30,7 +30,7 @@ public sealed class DownloaderTests : IDisposable
     }
 
     [Fact]
-    public async Task Full_download_is_verified_and_renamed_into_place()
+    public async Task FullDownloadIsVerifiedAndRenamedIntoPlace()
     {
         Serve(Content);
         var progress = new List<DownloadProgress>();
@@ -46,7 +46,7 @@ public sealed class DownloaderTests : IDisposable
     }
 
     [Fact]
-    public async Task Interrupted_download_resumes_with_a_range_request()
+    public async Task InterruptedDownloadResumesWithARangeRequest()
     {
         Serve(Content);
         _server.CutOnce = Name;
@@ -56,7 +56,7 @@ public sealed class DownloaderTests : IDisposable
     }
 
     [Fact]
-    public async Task Corrupted_download_is_an_md5_error_and_leaves_nothing()
+    public async Task CorruptedDownloadIsAnMd5ErrorAndLeavesNothing()
     {
         Serve(Content);
         _server.Corrupt.Add(Name);
@@ -67,7 +67,7 @@ public sealed class DownloaderTests : IDisposable
     }
 
     [Fact]
-    public async Task Missing_file_is_a_clear_error_without_retries()
+    public async Task MissingFileIsAClearErrorWithoutRetries()
     {
         var e = await Assert.ThrowsAsync<PCamDataException>(() => PCamDownloader.DownloadFileAsync(Name, _dir.Path, Options()));
         Assert.Contains("404", e.Message);
@@ -75,7 +75,7 @@ public sealed class DownloaderTests : IDisposable
     }
 
     [Fact]
-    public void Official_urls_point_at_zenodo()
+    public void OfficialUrlsPointAtZenodo()
     {
         Assert.Equal("https://zenodo.org/records/2546921/files/camelyonpatch_level_2_split_test_x.h5.gz?download=1",
             PCamDownloader.UrlFor(PCamDownloader.FileNames(PCamSplit.Test)[0], null).ToString());

@@ -31,7 +31,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Contiguous_file_reads_back_identical_by_positional_reads()
+    public void ContiguousFileReadsBackIdenticalByPositionalReads()
     {
         var src = WriteSplit(300);
         using var view = PCamData.Open(_dir.Path, PCamSplit.Train, Opts);
@@ -62,7 +62,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Gzipped_pair_is_decompressed_into_the_cache_and_checked_against_checksums_md5()
+    public void GzippedPairIsDecompressedIntoTheCacheAndCheckedAgainstChecksumsMd5()
     {
         var src = WriteSplit(40, split: PCamSplit.Valid);
         var gzDir = Directory.CreateDirectory(_dir["gz"]).FullName;
@@ -90,7 +90,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Wrong_md5_for_an_uncompressed_file_is_an_error()
+    public void WrongMd5ForAnUncompressedFileIsAnError()
     {
         WriteSplit(20);
         File.WriteAllText(_dir["checksums.md5"], $"{new string('a', 32)}  {Y(PCamSplit.Train)}\n");
@@ -100,7 +100,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Truncated_gz_is_a_clear_error_and_leaves_no_cached_file()
+    public void TruncatedGzIsAClearErrorAndLeavesNoCachedFile()
     {
         WriteSplit(60);
         var gzDir = Directory.CreateDirectory(_dir["gz"]).FullName;
@@ -124,7 +124,7 @@ public sealed class Hdf5FileTests : IDisposable
     private PCamDataException OpenFails() => Assert.Throws<PCamDataException>(() => PCamData.Open(_dir.Path, PCamSplit.Train, Opts));
 
     [Fact]
-    public void Wrong_dataset_name_is_named()
+    public void WrongDatasetNameIsNamed()
     {
         WriteSplit(8);
         WriteRaw(X(PCamSplit.Train), "images", new byte[8 * PatchSchema.ImageBytes], [8, 96, 96, 3]);
@@ -135,7 +135,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Wrong_shape_is_named()
+    public void WrongShapeIsNamed()
     {
         WriteSplit(8);
         WriteRaw(X(PCamSplit.Train), "x", new byte[8 * 64 * 64 * 3], [8, 64, 64, 3]);
@@ -145,7 +145,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Wrong_dtype_is_named()
+    public void WrongDtypeIsNamed()
     {
         WriteSplit(2);
         WriteRaw(X(PCamSplit.Train), "x", new float[2 * PatchSchema.ImageBytes], [2, 96, 96, 3]);
@@ -155,7 +155,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Label_values_other_than_0_and_1_are_rejected()
+    public void LabelValuesOtherThan0And1AreRejected()
     {
         WriteSplit(4);
         WriteRaw(Y(PCamSplit.Train), "y", new byte[] { 0, 1, 2, 0 }, [4, 1, 1, 1]);
@@ -164,7 +164,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Label_count_mismatch_names_both_counts()
+    public void LabelCountMismatchNamesBothCounts()
     {
         WriteSplit(10);
         WriteRaw(Y(PCamSplit.Train), "y", new byte[9], [9]);
@@ -174,7 +174,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Garbage_named_h5_is_not_an_hdf5_file()
+    public void GarbageNamedH5IsNotAnHdf5File()
     {
         WriteSplit(4);
         File.WriteAllBytes(_dir[X(PCamSplit.Train)], Enumerable.Range(0, 5000).Select(i => (byte)(i * 7)).ToArray());
@@ -184,7 +184,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Truncated_h5_is_a_clear_error()
+    public void TruncatedH5IsAClearError()
     {
         WriteSplit(50);
         var path = _dir[X(PCamSplit.Train)];
@@ -196,7 +196,7 @@ public sealed class Hdf5FileTests : IDisposable
     }
 
     [Fact]
-    public void Missing_split_names_split_directory_and_expected_files()
+    public void MissingSplitNamesSplitDirectoryAndExpectedFiles()
     {
         WriteSplit(4);
         var e = Assert.Throws<PCamDataException>(() => PCamData.Open(_dir.Path, PCamSplit.Test, Opts));
@@ -211,7 +211,7 @@ public sealed class Hdf5FileTests : IDisposable
 public sealed class CacheDirectoryTests
 {
     [SkippableFact]
-    public void Read_only_data_folder_gets_a_cache_elsewhere()
+    public void ReadOnlyDataFolderGetsACacheElsewhere()
     {
         if (OperatingSystem.IsWindows()) throw new SkipException("A read-only data folder is detected by its Unix file mode; Windows has none.");
         using var dir = new TempDir();

@@ -12,7 +12,7 @@ public sealed class ImageSourceTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [SkippableFact]
-    public void Sample_folders_have_counts_labels_indices_and_sane_pixels()
+    public void SampleFoldersHaveCountsLabelsIndicesAndSanePixels()
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         var root = Path.Combine(SharedSample.Root!, "folders");
@@ -38,7 +38,7 @@ public sealed class ImageSourceTests : IDisposable
     }
 
     [SkippableFact]
-    public void Sample_kaggle_has_labels_from_csv_and_decodes_tiff()
+    public void SampleKaggleHasLabelsFromCsvAndDecodesTiff()
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         var root = Path.Combine(SharedSample.Root!, "kaggle");
@@ -97,7 +97,7 @@ public sealed class ImageSourceTests : IDisposable
     }
 
     [Fact]
-    public void Generated_folders_decode_png_and_tiff_exactly_by_magic_number()
+    public void GeneratedFoldersDecodePngAndTiffExactlyByMagicNumber()
     {
         var split = _dir["train"];
         Directory.CreateDirectory(Path.Combine(split, "negative"));
@@ -124,7 +124,7 @@ public sealed class ImageSourceTests : IDisposable
     }
 
     [Fact]
-    public void Non_96x96_image_is_an_error_naming_the_file()
+    public void Non96x96ImageIsAnErrorNamingTheFile()
     {
         var dir = Directory.CreateDirectory(Path.Combine(_dir["train"], "1")).FullName;
         var file = Path.Combine(dir, "patch0000001.png");

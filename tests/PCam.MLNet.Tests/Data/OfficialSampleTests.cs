@@ -51,7 +51,7 @@ public sealed class OfficialSampleTests : IDisposable
     }
 
     [SkippableFact]
-    public void Second_open_reuses_decompressed_file_and_checksum_stamps()
+    public void SecondOpenReusesDecompressedFileAndChecksumStamps()
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         var first = new List<string>();
@@ -69,7 +69,7 @@ public sealed class OfficialSampleTests : IDisposable
     }
 
     [SkippableFact]
-    public void Random_order_cursor_returns_each_index_once_and_is_repeatable()
+    public void RandomOrderCursorReturnsEachIndexOnceAndIsRepeatable()
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         using var view = PCamData.Open(SharedSample.H5, PCamSplit.Train, Options());
@@ -93,7 +93,7 @@ public sealed class OfficialSampleTests : IDisposable
     [SkippableTheory]
     [InlineData(false)]
     [InlineData(true)]
-    public void Cursor_set_covers_every_row_once(bool shuffled)
+    public void CursorSetCoversEveryRowOnce(bool shuffled)
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         using var view = PCamData.Open(SharedSample.H5, PCamSplit.Test, Options());
@@ -115,7 +115,7 @@ public sealed class OfficialSampleTests : IDisposable
     }
 
     [SkippableFact]
-    public void Inactive_image_column_reads_no_pixels_and_getter_reuses_buffer()
+    public void InactiveImageColumnReadsNoPixelsAndGetterReusesBuffer()
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         using var opened = PCamData.Open(SharedSample.H5, PCamSplit.Valid, Options());
@@ -148,7 +148,7 @@ public sealed class OfficialSampleTests : IDisposable
     }
 
     [SkippableFact]
-    public void Take_and_SampleBalanced_select_rows_without_copying()
+    public void TakeAndSampleBalancedSelectRowsWithoutCopying()
     {
         Skip.If(SharedSample.Root == null, SharedSample.Missing);
         using var view = PCamData.Open(SharedSample.H5, PCamSplit.Train, Options());

@@ -1,3 +1,4 @@
+using PCam.Benchmarks;
 using PCam.MLNet.Data;
 using Xunit;
 
@@ -9,7 +10,7 @@ public sealed class ReadBenchmarkTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void Benchmark_reads_every_row_and_byte_through_the_view()
+    public void BenchmarkReadsEveryRowAndByteThroughTheView()
     {
         var src = ArraySource.Generate(100);
         var x = _dir["b_x.h5"];

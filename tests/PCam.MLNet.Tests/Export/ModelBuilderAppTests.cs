@@ -189,7 +189,7 @@ public class ModelBuilderAppTests(SampleModelFixture f, ModelBuilderAppTests.Exp
         using var tmp = new TempDir();
         var rgb = new byte[PatchSchema.ImageBytes];
         f.Result!.TestData!.Source.ReadImages(3, 1, rgb);
-        File.WriteAllBytes(tmp["a.png"], ModelBuilderExporter.EncodePng(rgb));
+        File.WriteAllBytes(tmp["a.png"], PatchImageEncoder.EncodePng(rgb));
         File.WriteAllBytes(tmp["a.bmp"], TestImages.Bmp(rgb));
         var (code, stdout, stderr) = RunApp(dir, [tmp["a.png"], tmp["a.bmp"]]);
         Assert.True(code == 0, stderr);

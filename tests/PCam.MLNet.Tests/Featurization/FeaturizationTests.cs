@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using PCam.Benchmarks;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Tests.Data;
@@ -31,7 +32,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
     }
 
     [Fact]
-    public void Graph_builds_with_known_dimension_and_stable_fingerprint()
+    public void GraphBuildsWithKnownDimensionAndStableFingerprint()
     {
         var g = graphs.Plain;
         Assert.True(g.FeatureDimension > 0);
@@ -43,7 +44,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
     }
 
     [Fact]
-    public void Batched_features_do_not_depend_on_batch_size()
+    public void BatchedFeaturesDoNotDependOnBatchSize()
     {
         var images = Patches.Random(5, seed: 1);
         using var f = new BatchFeaturizer(graphs.Plain, ExecutionDevice.Cpu, threads: 2) { MaxBatch = 3 }; // 3 forces a split 3 + 2
@@ -59,7 +60,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
     }
 
     [Fact]
-    public void MLNet_ApplyOnnxModel_matches_batched_features()
+    public void MLNetApplyOnnxModelMatchesBatchedFeatures()
     {
         const int n = 3;
         var images = Patches.Random(n, seed: 2);
@@ -87,7 +88,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
     }
 
     [Fact]
-    public void Tta_features_are_invariant_to_rotations_and_flips()
+    public void TtaFeaturesAreInvariantToRotationsAndFlips()
     {
         var p = Patches.Random(1, seed: 3);
         var views = new[] { p, Patches.Rot90(p), Patches.FlipH(p), Patches.Transpose(Patches.Rot90(Patches.Rot90(p))) };
@@ -107,7 +108,7 @@ public sealed class ResNet18FeaturizationTests(ResNet18Graphs graphs) : IClassFi
 public sealed class BackboneConfigTests
 {
     [Fact]
-    public void Missing_backbone_file_names_the_path()
+    public void MissingBackboneFileNamesThePath()
     {
         var cfg = BackboneConfig.ResNet18();
         cfg.OnnxPath = "/nonexistent/dir/model.onnx";
@@ -116,7 +117,7 @@ public sealed class BackboneConfigTests
     }
 
     [Fact]
-    public void Non_image_backbone_is_rejected_clearly()
+    public void NonImageBackboneIsRejectedClearly()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -128,7 +129,7 @@ public sealed class BackboneConfigTests
     }
 
     [Fact]
-    public void Garbage_file_is_not_an_onnx_model()
+    public void GarbageFileIsNotAnOnnxModel()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -138,7 +139,7 @@ public sealed class BackboneConfigTests
     }
 
     [Fact]
-    public void Unknown_feature_output_is_named()
+    public void UnknownFeatureOutputIsNamed()
     {
         var cfg = BackboneConfig.ResNet18();
         cfg.FeatureOutputs = ["no_such_tensor"];
@@ -147,7 +148,7 @@ public sealed class BackboneConfigTests
     }
 
     [Fact]
-    public void Json_round_trips()
+    public void JsonRoundTrips()
     {
         var cfg = BackboneConfig.ResNet18();
         var back = BackboneConfig.FromJson(cfg.ToJson());
@@ -160,7 +161,7 @@ public sealed class BackboneConfigTests
     [Theory]
     [InlineData(ChannelOrder.RGB)]
     [InlineData(ChannelOrder.BGR)]
-    public void Tiny_backbone_from_json_works_without_code_changes(ChannelOrder order)
+    public void TinyBackboneFromJsonWorksWithoutCodeChanges(ChannelOrder order)
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -226,7 +227,7 @@ public sealed class ExecutionDeviceTests
     }
 
     [SkippableFact]
-    public void Cuda_request_without_cuda_falls_back_to_cpu_with_a_message()
+    public void CudaRequestWithoutCudaFallsBackToCpuWithAMessage()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -243,7 +244,7 @@ public sealed class ExecutionDeviceTests
 public sealed class ResNet18InputSizeTests
 {
     [Fact]
-    public void Unsupported_input_size_gives_a_clear_error()
+    public void UnsupportedInputSizeGivesAClearError()
     {
         // 144 px leaves a 9x9 map before layer4, where the CNTK export's begin-only padding mismatches the shortcut.
         var e = Assert.Throws<PCamBackboneException>(() => FeaturizerGraph.Build(BackboneConfig.ResNet18(), new FeaturizerOptions { ImageSize = 144 }));
@@ -254,7 +255,7 @@ public sealed class ResNet18InputSizeTests
 public sealed class FeaturizerBenchmarkTests
 {
     [Fact]
-    public void Benchmark_reports_all_figures()
+    public void BenchmarkReportsAllFigures()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;

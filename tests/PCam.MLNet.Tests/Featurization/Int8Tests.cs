@@ -5,10 +5,12 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
+using PCam.Benchmarks;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
-using PCam.MLNet.Featurization;
+using PCam.MLNet.Export;
 using PCam.MLNet.Featurization.Passes;
+using PCam.MLNet.Featurization;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;
 using Xunit;
@@ -31,7 +33,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Onnx_runtime_fuses_every_quantised_convolution_into_QLinearConv()
+    public void OnnxRuntimeFusesEveryQuantisedConvolutionIntoQLinearConv()
     {
         var images = Patches.Random(8, seed: 3);
         var int8 = fp32.Graph.Quantize(fp32.Graph.Calibrate(images, 8, seed: 1, threads: 2).ToTable(CalibrationMethod.Percentile));
@@ -59,7 +61,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     [SkippableTheory]
     [InlineData(CalibrationMethod.Percentile)]
     [InlineData(CalibrationMethod.MinMax)]
-    public void Int8_features_match_fp32_on_real_sample_rows(CalibrationMethod method)
+    public void Int8FeaturesMatchFp32OnRealSampleRows(CalibrationMethod method)
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();
@@ -73,12 +75,12 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
         var images = ReadRows(test, rows);
         using var a = new BatchFeaturizer(fp32.Graph, ExecutionDevice.Cpu, threads: 2);
         using var b = new BatchFeaturizer(int8, ExecutionDevice.Cpu, threads: 2);
-        var (min, mean) = PrecisionBenchmark.Cosines(a.Featurize(images, rows), b.Featurize(images, rows), rows, a.FeatureDimension);
+        var (min, mean) = FeatureCosines.Of(a.Featurize(images, rows), b.Featurize(images, rows), rows, a.FeatureDimension);
         Assert.True(min >= 0.98, $"{method}: lowest row cosine int8 vs fp32 = {min:F4} (mean {mean:F4})");
     }
 
     [Fact]
-    public void Calibration_is_seeded_and_reproducible()
+    public void CalibrationIsSeededAndReproducible()
     {
         using var source = PatchDataView.Create(new ArraySource(Patches.Random(40, seed: 5), Enumerable.Range(0, 40).Select(i => i % 2 == 0).ToArray()));
         var first = Int8Calibration.ReadSample(source, 12, seed: 7, out int n1);
@@ -111,7 +113,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Activation_parameters_hold_zero_exactly_and_relu_ranges_get_zero_point_zero()
+    public void ActivationParametersHoldZeroExactlyAndReluRangesGetZeroPointZero()
     {
         var (scale, zero) = QuantizePass.ActivationParams(0f, 6f);
         Assert.Equal(0, zero);
@@ -124,7 +126,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
     }
 
     [Fact]
-    public void Precision_and_calibration_settings_are_validated_by_key()
+    public void PrecisionAndCalibrationSettingsAreValidatedByKey()
     {
         var c = new PCamConfig();
         c.TrainingOption.Precision = "int4";
@@ -174,7 +176,7 @@ public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8Sample
     static float[] Probabilities(IDataView scored) => scored.GetColumn<float>("Probability").ToArray();
 
     [SkippableFact]
-    public void Int8_zip_loads_in_a_fresh_context_and_reproduces_the_trainers_probabilities()
+    public void Int8ZipLoadsInAFreshContextAndReproducesTheTrainersProbabilities()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
         var r = f.Result!;
@@ -195,7 +197,7 @@ public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8Sample
     }
 
     [SkippableFact]
-    public void The_zip_and_the_metrics_record_the_precision()
+    public void TheZipAndTheMetricsRecordThePrecision()
     {
         Skip.If(f.Result is null, SharedSample.Missing);
         var metrics = JsonNode.Parse(File.ReadAllText(RunArtifacts.MetricsPath(f.ModelPath)))!;

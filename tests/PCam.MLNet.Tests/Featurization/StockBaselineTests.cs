@@ -1,3 +1,4 @@
+using PCam.Benchmarks;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Tests.Data;
 using Xunit;

@@ -52,14 +52,14 @@ internal static class TinyBackbones
 internal static class TinyVits
 {
     /// <summary>Writes DIR/NAME.onnx (+ .onnx.data) and DIR/NAME.json (ImageNet-style 0.5 mean/std, 32 px, patch 8).</summary>
-    public static string Write(string dir, string name, Action<PCam.MLNet.Featurization.Synthetic.RandomVitOptions>? configure = null,
+    public static string Write(string dir, string name, Action<PCam.Benchmarks.Synthetic.RandomVitOptions>? configure = null,
         string tokenPooling = "cls+mean", bool opaqueFixedBatch = false)
     {
-        var o = new PCam.MLNet.Featurization.Synthetic.RandomVitOptions { RegisterTokens = 2 };
+        var o = new PCam.Benchmarks.Synthetic.RandomVitOptions { RegisterTokens = 2 };
         configure?.Invoke(o);
         if (opaqueFixedBatch) o.FixedBatch = true;
         var onnx = Path.Combine(dir, name + ".onnx");
-        PCam.MLNet.Featurization.Synthetic.RandomVit.Write(onnx, o);
+        PCam.Benchmarks.Synthetic.RandomVit.Write(onnx, o);
         if (opaqueFixedBatch) MakeBatchOpaque(onnx);
         var json = $$"""
             { "name": "{{name}}", "onnxPath": "{{name}}.onnx", "channelOrder": "RGB", "scale": 0.00392156863,

@@ -62,7 +62,7 @@ public sealed class TorchVitFixtureTests
     }
 
     [Fact]
-    public void Onnx_runtime_runs_every_weight_matmul_of_a_torch_vit_in_an_integer_kernel()
+    public void OnnxRuntimeRunsEveryWeightMatmulOfATorchVitInAnIntegerKernel()
     {
         var fp32 = TorchVits.Graph("tv-vit-pooled");
         var int8 = TorchVits.Int8(fp32, Patches.Random(4, seed: 2), 4);
@@ -99,12 +99,12 @@ public sealed class TorchVitFixtureTests
         test.Source.ReadImages(0, rows, images);
         using var a = new BatchFeaturizer(fp32, ExecutionDevice.Cpu, threads: 2);
         using var b = new BatchFeaturizer(int8, ExecutionDevice.Cpu, threads: 2);
-        var (min, mean) = PrecisionBenchmark.Cosines(a.Featurize(images, rows), b.Featurize(images, rows), rows, a.FeatureDimension);
+        var (min, mean) = FeatureCosines.Of(a.Featurize(images, rows), b.Featurize(images, rows), rows, a.FeatureDimension);
         Assert.True(min >= Int8Calibration.MinMeanCosine, $"{name}: lowest row cosine int8 vs fp32 on test rows = {min:F4} (mean {mean:F4})");
     }
 
     [SkippableFact]
-    public void A_graph_whose_int8_features_drift_falls_back_to_fp32_with_one_warning_and_a_good_one_does_not()
+    public void AGraphWhoseInt8FeaturesDriftFallsBackToFp32WithOneWarningAndAGoodOneDoesNot()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();

@@ -1,6 +1,6 @@
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Featurization.Synthetic;
+using PCam.Benchmarks.Synthetic;
 using PCam.MLNet.Tests.Data;
 using Xunit;
 
@@ -27,7 +27,7 @@ public sealed class VitBackboneTests
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
-    public void Token_pooling_takes_the_class_token_and_the_mean_of_the_patch_tokens(int prefix)
+    public void TokenPoolingTakesTheClassTokenAndTheMeanOfThePatchTokens(int prefix)
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -64,7 +64,7 @@ public sealed class VitBackboneTests
     }
 
     [Fact]
-    public void Every_export_form_of_one_vit_gives_the_same_features()
+    public void EveryExportFormOfOneVitGivesTheSameFeatures()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -110,7 +110,7 @@ public sealed class VitBackboneTests
     }
 
     [Fact]
-    public void External_data_problems_name_the_backbone_file_and_the_tensor()
+    public void ExternalDataProblemsNameTheBackboneFileAndTheTensor()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -132,7 +132,7 @@ public sealed class VitBackboneTests
     }
 
     [Fact]
-    public void Sizes_a_vit_cannot_take_are_named_with_the_sizes_it_accepts()
+    public void SizesAVitCannotTakeAreNamedWithTheSizesItAccepts()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -153,7 +153,7 @@ public sealed class VitBackboneTests
     }
 
     [Fact]
-    public void Token_field_errors_name_the_file_and_the_field()
+    public void TokenFieldErrorsNameTheFileAndTheField()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -173,7 +173,7 @@ public sealed class VitBackboneTests
     }
 
     [Fact]
-    public void Unsupported_feature_tensors_are_named()
+    public void UnsupportedFeatureTensorsAreNamed()
     {
         using var tmp = new TempDir();
         var dir = tmp.Path;
@@ -205,7 +205,7 @@ public sealed class BackboneCatalogueTests
 
     [SkippableTheory]
     [MemberData(nameof(Entries))]
-    public void Catalogue_entry_is_a_valid_backbone_config_whose_export_is_named_clearly(string file)
+    public void CatalogueEntryIsAValidBackboneConfigWhoseExportIsNamedClearly(string file)
     {
         var path = Path.Combine(RepoPaths.Root, "backbones", file);
         var cfg = BackboneConfig.Load(path);

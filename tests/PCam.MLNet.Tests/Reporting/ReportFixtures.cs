@@ -1,4 +1,5 @@
 using PCam.MLNet.Reporting;
+using PCam.MLNet.Training;
 using Xunit;
 
 namespace PCam.MLNet.Tests.Reporting;

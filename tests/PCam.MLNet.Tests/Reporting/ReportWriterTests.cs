@@ -1,4 +1,5 @@
 using PCam.MLNet.Reporting;
+using PCam.MLNet.Training;
 using SkiaSharp;
 using Xunit;
 
@@ -26,7 +27,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void Write_ProducesMarkdownWithBenchmarkRows_DetailsAndLinksToEveryPng()
+    public void WriteProducesMarkdownWithBenchmarkRowsDetailsAndLinksToEveryPng()
     {
         using var tmp = new ReportFixtures.TempDir();
         var rows = ReportFixtures.Rows(500, 42);
@@ -51,7 +52,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void Pngs_Decode_WithExpectedSizes()
+    public void PngsDecodeWithExpectedSizes()
     {
         using var tmp = new ReportFixtures.TempDir();
         var rows = ReportFixtures.Rows(500, 42);
@@ -67,7 +68,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void Galleries_HoldTheMostConfidentErrors_OneTileEach()
+    public void GalleriesHoldTheMostConfidentErrorsOneTileEach()
     {
         using var tmp = new ReportFixtures.TempDir();
         var rows = ReportFixtures.Rows(500, 42);
@@ -100,7 +101,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void GallerySize_ReflectsTileCount()
+    public void GallerySizeReflectsTileCount()
     {
         Assert.Equal((8 + 200, 8 + 236), ReportWriter.GallerySize(1));
         Assert.Equal((8 + 3 * 200, 8 + 236), ReportWriter.GallerySize(3));
@@ -109,7 +110,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void NoFalseNegatives_StillWritesValidReport_WithoutThatGallery()
+    public void NoFalseNegativesStillWritesValidReportWithoutThatGallery()
     {
         using var tmp = new ReportFixtures.TempDir();
         var rows = ReportFixtures.Rows(500, 42);
@@ -137,7 +138,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void Rewrite_RemovesImagesTheNewReportNoLongerHas()
+    public void RewriteRemovesImagesTheNewReportNoLongerHas()
     {
         using var tmp = new ReportFixtures.TempDir();
         var rows = ReportFixtures.Rows(200, 5);
@@ -153,7 +154,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void OneClassRows_SkipCurves_ButWriteTheRest()
+    public void OneClassRowsSkipCurvesButWriteTheRest()
     {
         using var tmp = new ReportFixtures.TempDir();
         var rows = ReportFixtures.Rows(100, 3).Select(r => r with { Label = false }).ToList();
@@ -165,7 +166,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void ModelNameWithSpaces_IsLinkedWithAnEscapedPath()
+    public void ModelNameWithSpacesIsLinkedWithAnEscapedPath()
     {
         using var tmp = new ReportFixtures.TempDir();
         var input = Input(ReportFixtures.Rows(100, 9));
@@ -180,7 +181,7 @@ public class ReportWriterTests
     }
 
     [Fact]
-    public void ModelNameWithPathSeparator_IsRejected()
+    public void ModelNameWithPathSeparatorIsRejected()
     {
         using var tmp = new ReportFixtures.TempDir();
         var input = Input(ReportFixtures.Rows(10, 1));

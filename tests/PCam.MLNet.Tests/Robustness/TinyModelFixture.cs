@@ -1,5 +1,6 @@
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
+using PCam.MLNet.Export;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Featurization;
 using PCam.MLNet.Training;

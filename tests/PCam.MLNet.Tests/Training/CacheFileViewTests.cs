@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using PCam.Benchmarks;
 using PCam.MLNet.Data;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using PCam.Benchmarks;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Training;
 using Xunit;
@@ -12,10 +13,10 @@ public class HeadSelectionTests
     private const int Dim = 96;
     private static IDataView Table(int rows, int stream) => HeadBenchmark.Generate(rows, Dim, seed: 3, stream);
 
-    private static TrainingOptionConfig Options(bool exhaustive, int selectionRows = 1_500, int threads = 2) => new()
+    private static TrainingOptionConfig Options(int selectionRows = 1_500, int threads = 2) => new()
     {
         Seed = 5,
-        HeadSelection = new HeadSelectionConfig { Exhaustive = exhaustive, SelectionRows = selectionRows, Threads = threads },
+        HeadSelection = new HeadSelectionConfig { SelectionRows = selectionRows, Threads = threads },
     };
 
     private sealed class Prob { public float Probability { get; set; } }
@@ -28,8 +29,8 @@ public class HeadSelectionTests
     {
         var (train, valid) = (Table(6_000, 0), Table(3_000, 1));
         var ml = new MLContext(seed: 5);
-        var slow = HeadTrainer.Train(ml, train, valid, Options(exhaustive: true));
-        var fast = HeadTrainer.Train(ml, train, valid, Options(exhaustive: false));
+        var slow = HeadBenchmark.TrainExhaustive(ml, train, valid, Options());
+        var fast = HeadTrainer.Train(ml, train, valid, Options());
 
         Assert.All(slow.Trials, t => Assert.Equal(6_000, t.TrainRows));
         Assert.All(fast.Trials, t => Assert.Equal(1_500, t.TrainRows)); // selection on the subsample...
@@ -53,8 +54,8 @@ public class HeadSelectionTests
         // SelectionRows 0: every L2 on all rows, so each multi-threaded in-memory trial has an exhaustive twin.
         var (train, valid) = (Table(3_000, 0), Table(1_500, 1));
         var ml = new MLContext(seed: 5);
-        var slow = HeadTrainer.Train(ml, train, valid, Options(exhaustive: true));
-        var fast = HeadTrainer.Train(ml, train, valid, Options(exhaustive: false, selectionRows: 0));
+        var slow = HeadBenchmark.TrainExhaustive(ml, train, valid, Options());
+        var fast = HeadTrainer.Train(ml, train, valid, Options(selectionRows: 0));
         Assert.Equal(slow.Trials.Count, fast.Trials.Count);
         foreach (var f in fast.Trials)
         {
@@ -74,7 +75,7 @@ public class HeadSelectionTests
         (float[] Probabilities, double[] Nlls) Run()
         {
             var ml = new MLContext(seed: 5);
-            var o = Options(exhaustive: false);
+            var o = Options();
             o.Trainer = trainer;
             o.LightGbm.NumberOfTrees = 60;
             o.FastTree.NumberOfTrees = 60;

@@ -1,4 +1,5 @@
 using PCam.MLNet.Configuration;
+using PCam.MLNet.Export;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;
 using Xunit;

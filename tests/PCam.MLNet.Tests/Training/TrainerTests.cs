@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
+using PCam.MLNet.Export;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;

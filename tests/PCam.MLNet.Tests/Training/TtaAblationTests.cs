@@ -1,3 +1,4 @@
+using PCam.Benchmarks;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Tests.Featurization;
@@ -10,7 +11,7 @@ public class TtaAblationTests
 {
     /// <summary>The ablation averages per-view features computed on views it makes itself: the 8-view graph must agree.</summary>
     [Fact]
-    public void Averaging_the_ablations_views_equals_the_tta_graph()
+    public void AveragingTheAblationsViewsEqualsTheTtaGraph()
     {
         const int n = 2;
         var images = Patches.Random(n, seed: 11);
@@ -39,7 +40,7 @@ public class TtaAblationTests
     }
 
     [Fact]
-    public void The_four_view_subset_is_the_rotation_group()
+    public void TheFourViewSubsetIsTheRotationGroup()
     {
         var img = Patches.Random(1, seed: 4);
         byte[] V(byte[] x, int v) { var o = new byte[x.Length]; TtaAblation.Dihedral(x, o, v); return o; }

@@ -1,7 +1,8 @@
-using PCam.MLNet.Reporting;
+using PCam.MLNet.Tests.Reporting;
+using PCam.MLNet.Training;
 using Xunit;
 
-namespace PCam.MLNet.Tests.Reporting;
+namespace PCam.MLNet.Tests.Training;
 
 public class CurvesTests
 {
@@ -21,7 +22,7 @@ public class CurvesTests
     }
 
     [Fact]
-    public void RocAuc_EqualsPairwiseAuc_WithoutTies()
+    public void RocAucEqualsPairwiseAucWithoutTies()
     {
         var rows = ReportFixtures.Rows(300, 11);
         var auc = Curves.Roc(rows).Auc;
@@ -30,7 +31,7 @@ public class CurvesTests
     }
 
     [Fact]
-    public void PerfectClassifier_HasAucAndApOfOne_AndInvertedHasAucZero()
+    public void PerfectClassifierHasAucAndApOfOneAndInvertedHasAucZero()
     {
         var rows = Enumerable.Range(0, 50).Select(i => R(i >= 20, i / 50f)).ToList();
         Assert.Equal(1.0, Curves.Roc(rows).Auc, 12);
@@ -61,7 +62,7 @@ public class CurvesTests
     }
 
     [Fact]
-    public void AllTiedScores_AreOneThresholdStep()
+    public void AllTiedScoresAreOneThresholdStep()
     {
         var rows = Enumerable.Range(0, 10).Select(i => R(i % 3 == 0, 0.5f)).ToList();
         var roc = Curves.Roc(rows);
@@ -74,7 +75,7 @@ public class CurvesTests
     }
 
     [Fact]
-    public void OneClass_GivesNaNAuc()
+    public void OneClassGivesNaNAuc()
     {
         var rows = Enumerable.Range(0, 5).Select(i => R(false, i / 5f)).ToList();
         Assert.True(double.IsNaN(Curves.Roc(rows).Auc));
@@ -82,7 +83,7 @@ public class CurvesTests
     }
 
     [Fact]
-    public void Reliability_BinsAndEce()
+    public void ReliabilityBinsAndEce()
     {
         // Bin [0.2,0.3): two rows at 0.25, one positive -> |0.5-0.25| ; bin [0.9,1]: 1.0 lands in the last bin.
         ScoredPatch[] rows = [R(true, 0.25f), R(false, 0.25f), R(true, 1.0f), R(true, 0.9f)];

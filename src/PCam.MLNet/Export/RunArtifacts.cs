@@ -3,8 +3,9 @@ using System.Text.Json.Nodes;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Reporting;
+using PCam.MLNet.Training;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Export;
 
 /// <summary>The files written beside a model zip: NAME.metrics.json, NAME.config.json, NAME.mbconfig, NAME.report.md.</summary>
 public static class RunArtifacts
@@ -102,10 +103,6 @@ public static class RunArtifacts
 
     private static IEnumerable<long> LongRange(long n) { for (long i = 0; i < n; i++) yield return i; }
 
-    public static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + $".{Environment.ProcessId}.tmp";
-        File.WriteAllText(tmp, text + "\n");
-        File.Move(tmp, path, overwrite: true);
-    }
+    /// <summary>Writes a text file with a final newline through a temp file and a rename (<see cref="AtomicFile"/>).</summary>
+    public static void WriteAtomically(string path, string text) => AtomicFile.WriteAllText(path, text + "\n");
 }

@@ -1,15 +1,8 @@
+using PCam.MLNet.Training;
+
 namespace PCam.MLNet.Reporting;
 
-// CONTRACT (to be implemented by the reporting work).
-
-/// <summary>One scored row of an evaluated split.</summary>
-public readonly record struct ScoredPatch(long Index, bool Label, float Probability, bool PredictedLabel);
-
-/// <summary>The numbers a report shows (computed by the training code).</summary>
-public sealed record SplitMetrics(
-    string Split, long Rows, double Accuracy, double Auc, double Nll, double F1, double Precision, double Recall,
-    double Auprc, double Ece, long TruePositives, long FalsePositives, long TrueNegatives, long FalseNegatives);
-
+/// <summary>What <see cref="ReportWriter.Write"/> draws: the evaluated split, its scored rows and the run's details.</summary>
 public sealed class ReportInput
 {
     public required string ModelName { get; init; }
@@ -23,5 +16,3 @@ public sealed class ReportInput
     /// <summary>Free-form lines (backbone, head, data, timings) listed under "Run".</summary>
     public IReadOnlyList<string> RunDetails { get; init; } = [];
 }
-
-// ReportWriter.Write(ReportInput, string) is implemented in ReportWriter.cs.

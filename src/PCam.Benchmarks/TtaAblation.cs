@@ -6,7 +6,7 @@ using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Reporting;
 
-namespace PCam.MLNet.Training;
+namespace PCam.Benchmarks;
 
 /// <summary>One row of the TTA ablation: how many dihedral views are averaged at evaluation, and what that buys.</summary>
 public sealed record TtaRow(int Views, string Which, SplitMetrics Valid, SplitMetrics Test, double PatchesPerSecond);
@@ -32,14 +32,10 @@ public static class TtaAblation
     {
         var t = config.TrainingOption;
         var ml = new MLContext(seed: t.Seed);
-        var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
+        var cacheDir = RunSetup.CacheDirectory(config);
         var (dataDir, _) = PCamTrainer.ResolveDataDirectory(config, cacheDir, log);
-        var dataOptions = new PCamDataOptions
-        {
-            CacheDirectory = Path.Combine(cacheDir, "h5"), Warning = log.Warning, VerifyChecksums = config.DataSource.VerifyChecksums,
-        };
-        var train = PCamData.Open(dataDir, PCamSplit.Train, dataOptions);
-        if (config.DataSource.MaxTrainRows is { } max && max < train.GetRowCount()) train = train.SampleBalanced(max, t.Seed);
+        var dataOptions = RunSetup.DataOptions(config, cacheDir, log);
+        var train = RunSetup.LimitTrainRows(config, PCamData.Open(dataDir, PCamSplit.Train, dataOptions));
         using var valid = PCamData.Open(dataDir, PCamSplit.Valid, dataOptions);
         using var test = PCamData.Open(dataDir, PCamSplit.Test, dataOptions);
 
@@ -48,7 +44,7 @@ public static class TtaAblation
         if (t.Precision == FeaturizerPrecision.Int8 && Int8Calibration.TryCalibrate(train, graph, t, config.Environment.Threads, log) is { } table)
             graph = graph.Quantize(table);
         var device = PCamConfigLoader.ResolveDevice(config);
-        var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
+        var cache = RunSetup.FeatureCache(ml, cacheDir);
         var trainFeatures = cache.GetOrCompute(train, graph, () => new BatchFeaturizer(graph, device, config.Environment.Threads), t.BatchSize, "train", null, out _);
 
         using var featurizer = new BatchFeaturizer(graph, device, config.Environment.Threads) { MaxBatch = t.BatchSize };

@@ -2,7 +2,7 @@ using Google.Protobuf;
 using Onnx;
 using DataType = Onnx.TensorProto.Types.DataType;
 
-namespace PCam.MLNet.Featurization.Synthetic;
+namespace PCam.Benchmarks.Synthetic;
 
 /// <summary>What a random-weight ViT export exposes.</summary>
 public enum VitOutput { Tokens, Pooled }

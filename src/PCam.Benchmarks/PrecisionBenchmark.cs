@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using PCam.MLNet.Data;
 
-namespace PCam.MLNet.Featurization.Passes;
+namespace PCam.Benchmarks;
 
 /// <summary>fp32 vs int8 featurization of the same rows, timed alternately in one process, and how close the features are.</summary>
 public sealed record PrecisionComparison(int Rows, int BatchSize, double Fp32RowsPerSecond, double Int8RowsPerSecond, double MinCosine, double MeanCosine)
@@ -38,26 +38,7 @@ public static class PrecisionBenchmark
             b.Featurize(images, count, fb);
             rb = Math.Max(rb, count / sw.Elapsed.TotalSeconds);
         }
-        var (min, mean) = Cosines(fa, fb, count, fp32.FeatureDimension);
+        var (min, mean) = FeatureCosines.Of(fa, fb, count, fp32.FeatureDimension);
         return new(count, batchSize, ra, rb, min, mean);
-    }
-
-    /// <summary>Row-wise cosine similarity of two count x dim feature matrices: (minimum, mean).</summary>
-    public static (double Min, double Mean) Cosines(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int count, int dim)
-    {
-        double min = double.PositiveInfinity, sum = 0;
-        for (int r = 0; r < count; r++)
-        {
-            double dot = 0, na = 0, nb = 0;
-            for (int k = 0; k < dim; k++)
-            {
-                double x = a[r * dim + k], y = b[r * dim + k];
-                dot += x * y; na += x * x; nb += y * y;
-            }
-            double c = na == 0 && nb == 0 ? 1 : dot / Math.Sqrt(na * nb);
-            min = Math.Min(min, c);
-            sum += c;
-        }
-        return (min, sum / count);
     }
 }

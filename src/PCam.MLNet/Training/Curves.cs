@@ -1,4 +1,4 @@
-namespace PCam.MLNet.Reporting;
+namespace PCam.MLNet.Training;
 
 /// <summary>A ROC curve: points from (0,0) to (1,1), one per distinct score threshold.</summary>
 public sealed record RocCurve(double[] FalsePositiveRate, double[] TruePositiveRate, double[] Thresholds, double Auc);

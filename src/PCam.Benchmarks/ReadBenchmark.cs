@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.ML.Data;
 
-namespace PCam.MLNet.Data;
+namespace PCam.Benchmarks;
 
 /// <summary>Throughput of one read pass.</summary>
 public sealed record ReadThroughput(long Rows, long Bytes, TimeSpan Elapsed, ulong Checksum)

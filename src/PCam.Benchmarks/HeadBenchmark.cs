@@ -3,7 +3,7 @@ using System.Numerics;
 using Microsoft.ML;
 using PCam.MLNet.Configuration;
 
-namespace PCam.MLNet.Training;
+namespace PCam.Benchmarks;
 
 /// <summary>One timed head search: its result and the memory it took.</summary>
 public sealed record HeadBenchRun(bool Exhaustive, HeadResult Result, double Seconds, long PeakWorkingSetBytes, long StartWorkingSetBytes);
@@ -117,12 +117,13 @@ public static class HeadBenchmark
                 try { await Task.Delay(50, stop.Token); } catch (TaskCanceledException) { }
             }
         });
-        var o = Clone(options, exhaustive);
+        var o = Clone(options);
         var sw = Stopwatch.StartNew();
         HeadResult result;
         try
         {
-            result = HeadTrainer.Train(ml, new CacheFileView(ml, trainPath), new CacheFileView(ml, validPath), o, log);
+            var (train, valid) = (new CacheFileView(ml, trainPath), new CacheFileView(ml, validPath));
+            result = exhaustive ? TrainExhaustive(ml, ml.Data.Cache(train), ml.Data.Cache(valid), o, log) : HeadTrainer.Train(ml, train, valid, o, log);
         }
         finally
         {
@@ -132,13 +133,44 @@ public static class HeadBenchmark
         return new HeadBenchRun(exhaustive, result, sw.Elapsed.TotalSeconds, Interlocked.Read(ref peak), start);
     }
 
-    private static TrainingOptionConfig Clone(TrainingOptionConfig o, bool exhaustive) => new()
+    /// <summary>
+    /// The exhaustive baseline the default search is measured against: every candidate of
+    /// <see cref="HeadTrainer.Candidates"/> from scratch on all rows, one thread, L-BFGS tolerance 1e-7, linear
+    /// candidates each with their own normaliser.
+    /// </summary>
+    public static HeadResult TrainExhaustive(MLContext ml, IDataView train, IDataView valid, TrainingOptionConfig options,
+        Action<string>? log = null)
+    {
+        var trials = new List<(HeadTrial Trial, ITransformer Model)>();
+        var rows = train.GetRowCount() ?? 0;
+        var linear = options.TrainerKind.IsLinear();
+        foreach (var candidate in HeadTrainer.Candidates(ml, options, lbfgsTolerance: 1e-7))
+        {
+            var sw = Stopwatch.StartNew();
+            ITransformer head;
+            if (linear)
+            {
+                var normalizer = ml.Transforms.NormalizeMeanVariance(FeatureTable.FeaturesColumn).Fit(train);
+                head = normalizer.Append(candidate.Fit(normalizer.Transform(train), valid, 1));
+            }
+            else head = candidate.Fit(train, valid, 1);
+            var (model, m) = HeadTrainer.Calibrate(ml, head, valid);
+            var trial = new HeadTrial(options.Trainer, candidate.Parameters, m, sw.Elapsed.TotalSeconds) { TrainRows = rows };
+            log?.Invoke($"{trial.Trainer} {HeadTrainer.Describe(candidate.Parameters)}: valid NLL {m.Nll:F4}, AUC {m.Auc:F4}, " +
+                        $"Acc {m.Accuracy:F4} ({trial.Seconds:F1} s)");
+            trials.Add((trial, model));
+        }
+        var best = trials.MinBy(t => t.Trial.ValidNll);
+        return new HeadResult(best.Model, trials.Select(t => t.Trial).ToList(), best.Trial);
+    }
+
+    private static TrainingOptionConfig Clone(TrainingOptionConfig o) => new()
     {
         Trainer = o.Trainer, Seed = o.Seed, Lbfgs = o.Lbfgs, Sdca = o.Sdca, LightGbm = o.LightGbm, FastTree = o.FastTree,
         HeadSelection = new HeadSelectionConfig
         {
             SelectionRows = o.HeadSelection.SelectionRows, Threads = o.HeadSelection.Threads,
-            LbfgsTolerance = o.HeadSelection.LbfgsTolerance, Exhaustive = exhaustive,
+            LbfgsTolerance = o.HeadSelection.LbfgsTolerance,
         },
     };
 

@@ -4,7 +4,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using PCam.MLNet.Data;
 
-namespace PCam.MLNet.Featurization;
+namespace PCam.Benchmarks;
 
 /// <summary>Throughput figures (rows per second) measured on the same rows.</summary>
 public sealed record FeaturizerBenchmarkResult(
@@ -122,7 +122,7 @@ public static class FeaturizerBenchmark
                 {
                     images.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes).CopyTo(rgb);
                     var path = Path.Combine(dir, $"patch{i:D6}.png");
-                    File.WriteAllBytes(path, Export.ModelBuilderExporter.EncodePng(rgb));
+                    File.WriteAllBytes(path, PatchImageEncoder.EncodePng(rgb));
                     data.Add(new ImageRow { ImagePath = path });
                 }
                 var ml = new MLContext(seed: 0);
