@@ -63,6 +63,11 @@ public sealed class TorchVitCliTests(SmallSampleFolder sample) : IClassFixture<S
         var metrics = JsonNode.Parse(File.ReadAllText(dir["models/vit.metrics.json"]))!;
         Assert.Equal(used, (string?)metrics["backbone"]!["precision"]);
 
+        var inspect = Pcam("inspect", model);
+        Assert.True(inspect.Code == 0, inspect.Err);
+        var line = Assert.Single(inspect.Out.Split('\n'), l => l.StartsWith("Precision: ", StringComparison.Ordinal));
+        Assert.StartsWith($"Precision: {used} (" + (used == "int8" ? "Conv/MatMul/Gemm weights int8 per channel" : precision is null ? "int8 not applied: " : "requested"), line);
+
         var eval = Pcam("evaluate", "--model", model, "--data", sample.Data, "--split", "test", "--json", "--cache-dir", dir["cache"], "--max-rows", "32");
         Assert.True(eval.Code == 0, eval.Err);
         Assert.Equal(32, (long)JsonNode.Parse(eval.Out)!["rows"]!);
