@@ -71,6 +71,7 @@ internal sealed class InspectCommand : ICommandFactory
             };
         }
         o.WriteLine($"Backbone: {Text("", "backbone", "name")} at {Text("", "backbone", "imageSize")}px, TTA {Text("", "backbone", "tta")}, {Text("", "backbone", "featureDimension")} features");
+        o.WriteLine($"Precision: {Text("", "backbone", "precision")} ({(m["backbone"]?["precisionReason"] is null ? "reason not recorded (older model)" : Text("", "backbone", "precisionReason"))})");
         o.WriteLine($"Head: {Text("", "head", "trainer")} {Text("", "head", "parameters")}");
         if (m["demoData"] is JsonValue demo && demo.TryGetValue<bool>(out var isDemo) && isDemo) o.WriteLine("Trained on the generated DEMO data (not PCam).");
         foreach (var split in new[] { "valid", "test" })

@@ -44,7 +44,7 @@ public static class RunArtifacts
                 ["name"] = r.Backbone.Name, ["onnx"] = r.Backbone.OnnxPath, ["imageSize"] = r.Graph.ImageSize,
                 ["tta"] = config.TrainingOption.Tta, ["ttaTrain"] = config.TrainingOption.Tta && config.TrainingOption.TtaTrain,
                 ["featureDimension"] = r.Graph.FeatureDimension, ["fingerprint"] = r.Graph.Fingerprint,
-                ["precision"] = r.Graph.Precision, ["calibration"] = r.Graph.Calibration?.Describe(),
+                ["precision"] = r.Graph.Precision, ["precisionReason"] = r.PrecisionReason, ["calibration"] = r.Graph.Calibration?.Describe(),
             },
             ["head"] = new JsonObject
             {

@@ -24,21 +24,33 @@ public static class Int8Calibration
     /// stays as exported and records that precision in the model and metrics.
     /// </summary>
     public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log,
-        double minCosine = MinMeanCosine)
+        double minCosine = MinMeanCosine) => TryCalibrate(train, fp32, t, threads, log, out _, minCosine);
+
+    /// <inheritdoc cref="TryCalibrate(PatchDataView, FeaturizerGraph, TrainingOptionConfig, int?, ITrainingLog, double)"/>
+    /// <param name="reason">Why the featurizer runs at the precision it does (for the metrics and `pcam inspect`).</param>
+    public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log,
+        out string reason, double minCosine = MinMeanCosine)
     {
-        void Fallback(string why) =>
-            log.Warning($"Precision int8 is not applied: {why}; the featurizer stays as exported (recorded as {fp32.Precision} in the model and metrics). " +
+        string why = "";
+        void Fallback(string because)
+        {
+            why = $"int8 not applied: {because}";
+            log.Warning($"Precision int8 is not applied: {because}; the featurizer stays as exported (recorded as {fp32.Precision} in the model and metrics). " +
                         "Set TrainingOption.Precision to fp32 to silence this.");
-        if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); return null; }
+        }
+        if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); reason = why; return null; }
         var images = ReadSample(train, t.CalibrationRows, t.Seed, out int n);
         var table = Calibrate(images, n, fp32, t, threads, log);
         var check = Check(fp32, table, images, Math.Min(n, CheckRows), threads);
-        if (check.Error is { } error) { Fallback($"backbone '{fp32.Backbone.Name}': its quantised graph fails ONNX Runtime's checks ({error})"); return null; }
+        if (check.Error is { } error) { Fallback($"backbone '{fp32.Backbone.Name}': its quantised graph fails ONNX Runtime's checks ({error})"); reason = why; return null; }
         if (check.MeanCosine < minCosine)
         {
             Fallback($"backbone '{fp32.Backbone.Name}': its int8 features drift from fp32 (mean cosine {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows; floor {minCosine:F2})");
+            reason = why;
             return null;
         }
+        reason = $"Conv/MatMul/Gemm weights int8 per channel, their inputs uint8 per tensor; feature cosine vs fp32 " +
+                 $"mean {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows (floor {minCosine:F2})";
         log.Info($"INT8 check: feature cosine vs fp32 mean {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows (floor {minCosine:F2}).");
         return table;
     }

@@ -21,6 +21,8 @@ public sealed class TrainingResult : IDisposable
     public List<ScoredPatch>? TestRows { get; init; }
     public required HeadResult Head { get; init; }
     public required FeaturizerGraph Graph { get; init; }
+    /// <summary>Why the featurizer runs at <see cref="FeaturizerGraph.Precision"/> (int8 check result, fallback reason, or requested fp32).</summary>
+    public string? PrecisionReason { get; init; }
     public required BackboneConfig Backbone { get; init; }
     public required string Device { get; init; }
     public required Dictionary<string, double> Seconds { get; init; }
@@ -86,9 +88,10 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
                      $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
         var calibrationClock = Stopwatch.StartNew();
+        string precisionReason = "requested (TrainingOption.Precision fp32)";
         if (t.Precision == FeaturizerPrecision.Int8
             && Int8Calibration.TryCalibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
-                   t, config.Environment.Threads, log) is { } table)
+                   t, config.Environment.Threads, log, out precisionReason) is { } table)
         {
             var quantised = graph.Quantize(table);
             trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
@@ -180,7 +183,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         return new TrainingResult
         {
             ModelPath = t.ModelPath, DataDirectory = dataDir, DemoData = demo, Valid = validMetrics, Test = testMetrics,
-            TestRows = testRows, Head = head, Graph = graph, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
+            TestRows = testRows, Head = head, Graph = graph, PrecisionReason = precisionReason, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
             Rows = new() { ["train"] = train.GetRowCount() ?? 0, ["valid"] = valid.GetRowCount() ?? 0, ["test"] = test?.GetRowCount() ?? 0 },
             Model = model, TestData = test,
         };
