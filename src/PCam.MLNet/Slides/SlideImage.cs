@@ -81,7 +81,7 @@ public abstract class SlideImage : ISlideReader
     /// <summary>TIFF-based formats LibTiff does not read correctly (vendor tiling, JPEG stripes): always OpenSlide.</summary>
     public static readonly string[] OpenSlideTiffExtensions = [".ndpi", ".scn", ".bif"];
     /// <summary>Formats that are not TIFF at all (index files beside data folders, or other containers).</summary>
-    public static readonly string[] OpenSlideOnlyExtensions = [".mrxs", ".vms", ".vmu", ".svslide"];
+    public static readonly string[] OpenSlideOnlyExtensions = [".mrxs", ".vms", ".vmu", ".svslide", ".dcm"];
 
     /// <summary>The level windows at PCam's 0.972 um/px are read from (see <see cref="WindowSampling.Choose"/>), or 0 when the spacing is unknown.</summary>
     public int DefaultLevel() => MicronsPerPixel is null ? 0 : WindowSampling.ChooseLevel(this, PCamMicronsPerPixel, null);
