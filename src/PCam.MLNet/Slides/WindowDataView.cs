@@ -6,36 +6,43 @@ using PCam.MLNet.Featurization;
 namespace PCam.MLNet.Slides;
 
 /// <summary>
-/// A lazy IDataView of 96x96 windows of a slide: X and Y (top-left, level pixels) and the zip featurizer's Features.
+/// A lazy IDataView of 96x96 windows of a slide: the grid cell (Column, Row), X and Y (top-left, pixels of the read
+/// level) and the zip featurizer's Features.
 /// A cursor reads one batch of windows from the slide (windows in row-major order, so the slide keeps only the tile
-/// band under the current row), featurizes the batch in one ONNX Runtime call and serves its rows; memory is one
-/// batch of pixels and features plus the band. Single cursor, no shuffling (one pass over a slide).
+/// band under the current row), featurizes the batch in one ONNX Runtime call and serves its rows. While ONNX Runtime
+/// scores a batch, the next batch's windows are decoded on a worker thread (double buffering; the slide is only ever
+/// touched by one thread at a time), so decoding hides behind inference. Memory is two batches of pixels, one of
+/// features, plus the band. Single cursor, no shuffling (one pass over a slide).
 /// </summary>
 public sealed class WindowDataView : IDataView
 {
+    public const string ColumnColumn = "Column";
+    public const string RowColumn = "Row";
     public const string XColumn = "X";
     public const string YColumn = "Y";
     public const string FeaturesColumn = FeaturizerGraph.OutputName;
 
-    private readonly SlideImage _slide;
-    private readonly IReadOnlyList<(int X, int Y)> _windows;
+    private readonly SlideWindows _grid;
+    private readonly IReadOnlyList<(int I, int J)> _windows;
     private readonly BatchFeaturizer _featurizer;
     private readonly int _batch;
     private readonly Action<int>? _onBatch;
     private readonly CancellationToken _cancel;
 
-    /// <param name="windows">Top-left corners in level pixels, sorted by y then x.</param>
+    /// <param name="windows">Grid cells (column, row) of <paramref name="grid"/>, sorted by row then column.</param>
     /// <param name="onBatch">Called after each featurized batch with its row count (progress).</param>
-    public WindowDataView(SlideImage slide, IReadOnlyList<(int X, int Y)> windows, BatchFeaturizer featurizer, int batchSize,
+    public WindowDataView(SlideWindows grid, IReadOnlyList<(int I, int J)> windows, BatchFeaturizer featurizer, int batchSize,
         Action<int>? onBatch = null, CancellationToken cancel = default)
     {
-        _slide = slide;
+        _grid = grid;
         _windows = windows;
         _featurizer = featurizer;
         _batch = Math.Max(1, batchSize);
         _onBatch = onBatch;
         _cancel = cancel;
         var b = new DataViewSchema.Builder();
+        b.AddColumn(ColumnColumn, NumberDataViewType.Int32);
+        b.AddColumn(RowColumn, NumberDataViewType.Int32);
         b.AddColumn(XColumn, NumberDataViewType.Int32);
         b.AddColumn(YColumn, NumberDataViewType.Int32);
         b.AddColumn(FeaturesColumn, new VectorDataViewType(NumberDataViewType.Single, featurizer.FeatureDimension));
@@ -47,17 +54,21 @@ public sealed class WindowDataView : IDataView
     public long? GetRowCount() => _windows.Count;
 
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
-        new Cursor(this, columnsNeeded.Any(c => c.Index == 2));
+        new Cursor(this, columnsNeeded.Any(c => c.Index == FeaturesIndex));
+
+    private const int FeaturesIndex = 4;
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
         [GetRowCursor(columnsNeeded, rand)];
 
     private sealed class Cursor(WindowDataView view, bool featuresActive) : DataViewRowCursor
     {
-        private readonly byte[] _pixels = new byte[view._batch * PatchSchema.ImageBytes];
+        private readonly byte[][] _pixels = [new byte[view._batch * PatchSchema.ImageBytes], new byte[view._batch * PatchSchema.ImageBytes]];
         private readonly float[] _features = new float[view._batch * view._featurizer.FeatureDimension];
         private long _position = -1;
-        private int _batchStart, _batchCount;
+        private int _batchStart, _batchCount, _current;
+        private Task? _prefetch;
+        private int _prefetchStart = -1;
 
         public override DataViewSchema Schema => view.Schema;
         public override long Position => _position;
@@ -72,23 +83,66 @@ public sealed class WindowDataView : IDataView
             return true;
         }
 
+        private int Count(int start) => Math.Min(view._batch, view._windows.Count - start);
+
+        /// <summary>Decodes windows [start, start + n) into <paramref name="pixels"/> (one thread at a time).</summary>
+        private void Read(int start, byte[] pixels)
+        {
+            int n = Count(start);
+            for (int i = 0; i < n; i++)
+            {
+                view._cancel.ThrowIfCancellationRequested();
+                var (ci, cj) = view._windows[start + i];
+                var (x, y) = view._grid.Origin(ci, cj);
+                view._grid.Evict(y); // windows come sorted by row: tiles above this one are done with
+                view._grid.ReadAtLevel(x, y, pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
+            }
+        }
+
         private void Fill(int start)
         {
             view._cancel.ThrowIfCancellationRequested();
-            int n = Math.Min(view._batch, view._windows.Count - start);
+            int n = Count(start);
             if (featuresActive)
             {
-                for (int i = 0; i < n; i++)
+                if (_prefetch is not null && _prefetchStart == start)
                 {
-                    var (x, y) = view._windows[start + i];
-                    view._slide.Evict(y); // windows come sorted by y: tiles above this one are done with
-                    view._slide.ReadRegion(x, y, PatchSchema.Width, PatchSchema.Height, _pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
+                    var done = _prefetch;
+                    _prefetch = null;
+                    done.GetAwaiter().GetResult(); // rethrows the reader's own exception (a damaged tile names the file)
+                    _current = 1 - _current;
                 }
-                view._featurizer.Featurize(_pixels, n, _features);
+                else
+                {
+                    WaitPrefetch();
+                    Read(start, _pixels[_current]);
+                }
+                int next = start + n;
+                if (next < view._windows.Count)
+                {
+                    var buffer = _pixels[1 - _current];
+                    _prefetchStart = next;
+                    _prefetch = Task.Run(() => Read(next, buffer));
+                }
+                view._featurizer.Featurize(_pixels[_current], n, _features);
             }
             _batchStart = start;
             _batchCount = n;
             view._onBatch?.Invoke(n);
+        }
+
+        private void WaitPrefetch()
+        {
+            if (_prefetch is null) return;
+            try { _prefetch.Wait(); }
+            catch (AggregateException) { } // an abandoned read-ahead: its error is not this batch's
+            _prefetch = null;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) WaitPrefetch(); // never leave a thread reading a slide that is about to be closed
+            base.Dispose(disposing);
         }
 
         private int Row => (int)_position - _batchStart;
@@ -97,9 +151,11 @@ public sealed class WindowDataView : IDataView
         {
             Delegate getter = column.Index switch
             {
-                0 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].X),
-                1 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].Y),
-                2 => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
+                0 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].I),
+                1 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].J),
+                2 => (ValueGetter<int>)((ref int v) => { var c = view._windows[(int)_position]; v = view._grid.Origin(c.I, c.J).X; }),
+                3 => (ValueGetter<int>)((ref int v) => { var c = view._windows[(int)_position]; v = view._grid.Origin(c.I, c.J).Y; }),
+                FeaturesIndex => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
                 {
                     int d = view._featurizer.FeatureDimension;
                     var editor = VBufferEditor.Create(ref v, d);

@@ -97,7 +97,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         var png = _dir["mosaic.png"];
         WritePng(png, m.Rgb, Side, Side);
         using var model = Model();
-        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, UseTissueMask = false });
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, UseTissueMask = false, MicronsPerPixel = 0.972 });
         Assert.Equal((N + 2, N + 2), (r.GridWidth, r.GridHeight));
         var rows = new List<ScoredRow>();
         var expected = new List<ScoredRow>();
@@ -124,9 +124,8 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         WritePng(png, m.Rgb, Side, Side);
         WritePyramid(tif, m.Rgb);
         using var model = Model();
-        var options = new HeatmapOptions { Stride = P };
-        var a = SlideHeatmap.Run(model, png, options);
-        var b = SlideHeatmap.Run(model, tif, options);
+        var a = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, MicronsPerPixel = 0.972 });
+        var b = SlideHeatmap.Run(model, tif, new HeatmapOptions { Stride = P });
         // The pyramid's default level is the one at PCam's 0.972 um/px.
         Assert.Equal(2, b.Levels.Count);
         Assert.Equal(1, b.Level.Index);
@@ -151,6 +150,102 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Assert.True(b.PeakCacheBytes < (long)Side * Side * 3, $"{b.PeakCacheBytes} bytes cached");
     }
 
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A20xPyramidGivesTheWindowsOfTheImageAtPCamResolution(bool aperio)
+    {
+        // The mosaic at 0.972 um/px, and the same mosaic upsampled 2x into a 20x pyramid (0.486 um/px, 4x steps, so no
+        // level at 0.972): the pyramid is read at level 0 and each 192 px window halved, giving the same windows.
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var m = Build();
+        string png = _dir["mosaic.png"], svs = _dir["mosaic-20x.tif"];
+        WritePng(png, m.Rgb, Side, Side);
+        SlideFixtures.Write20x(svs, SlideFixtures.Upsample(m.Rgb, Side, Side, 2), Side * 2, Side * 2, aperio);
+        using var model = Model();
+        var a = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, UseTissueMask = false, MicronsPerPixel = 0.972 });
+        var b = SlideHeatmap.Run(model, svs, new HeatmapOptions { Stride = P, UseTissueMask = false });
+        Assert.Equal((0, 2.0), (b.Sampling.Level, b.Sampling.Scale));
+        Assert.Equal((a.GridWidth, a.GridHeight), (b.GridWidth, b.GridHeight));
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < N; i++)
+            {
+                float pa = At(a, i + 1, j + 1), pb = At(b, i + 1, j + 1);
+                Assert.True(Math.Abs(pa - pb) <= 1e-4, $"window ({i + 1},{j + 1}): 0.972 um/px image {pa}, 20x pyramid {pb}");
+                Assert.True(Math.Abs(pa - m.Predicted[j * N + i]) <= 1e-4);
+            }
+    }
+
+    [SkippableFact]
+    public void OpenSlideAndLibTiffGiveTheSameProbabilities()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        Skip.IfNot(OpenSlideSlide.IsAvailable, OpenSlideTests.Missing);
+        var m = Build();
+        var svs = _dir["mosaic-20x.svs"];
+        SlideFixtures.Write20x(svs, SlideFixtures.Upsample(m.Rgb, Side, Side, 2), Side * 2, Side * 2, aperio: true);
+        using var model = Model();
+        var a = SlideHeatmap.Run(model, svs, new HeatmapOptions { Stride = 48, Reader = SlideReaderKind.LibTiff });
+        var b = SlideHeatmap.Run(model, svs, new HeatmapOptions { Stride = 48, Reader = SlideReaderKind.OpenSlide });
+        Assert.StartsWith("OpenSlide (aperio)", b.Description);
+        Assert.Equal((a.Sampling.Level, a.Sampling.Scale, a.WindowsScored), (b.Sampling.Level, b.Sampling.Scale, b.WindowsScored));
+        Assert.True(a.WindowsScored > 0);
+        for (int k = 0; k < a.Probability.Length; k++)
+            Assert.True(float.IsNaN(a.Probability[k]) ? float.IsNaN(b.Probability[k]) : Math.Abs(a.Probability[k] - b.Probability[k]) <= 1e-4,
+                $"cell {k}: LibTiff {a.Probability[k]}, OpenSlide {b.Probability[k]}");
+    }
+
+    /// <summary>
+    /// 32 x 32 real test patches (3,072 px at 0.972 um/px): tumour patches inside a disc of radius 7 patches around the
+    /// centre, normal ones elsewhere (the sample's 256 test rows, reused in turn). Scored at the default stride 32 with
+    /// the default smoothing and minimum region: the goal of issue 17 is at most 10 regions, the largest covering at
+    /// least 80% of the disc.
+    /// </summary>
+    [SkippableFact]
+    public void ATumourDiscIsOneLesionNotAFieldOfSpecks()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        const int G = 32, S = G * P;
+        const double R = 7.0;
+        using var view = PCamData.Open(SharedSample.H5, PCamSplit.Test, new PCamDataOptions { CacheDirectory = Path.Combine(f.CacheDir, "h5") });
+        var src = view.Source;
+        var tumour = new List<long>();
+        var normal = new List<long>();
+        for (long row = 0; row < src.RowCount; row++) (src.GetLabel(row) ? tumour : normal).Add(row);
+        bool InDisc(double px, double py) => Math.Pow(px / P - G / 2.0, 2) + Math.Pow(py / P - G / 2.0, 2) <= R * R;
+        var rgb = new byte[S * S * 3];
+        var patch = new byte[PatchSchema.ImageBytes];
+        int nt = 0, nn = 0;
+        for (int j = 0; j < G; j++)
+            for (int i = 0; i < G; i++)
+            {
+                bool t = InDisc((i + 0.5) * P, (j + 0.5) * P);
+                src.ReadImages(t ? tumour[nt++ % tumour.Count] : normal[nn++ % normal.Count], 1, patch);
+                for (int y = 0; y < P; y++) patch.AsSpan(y * P * 3, P * 3).CopyTo(rgb.AsSpan(((j * P + y) * S + i * P) * 3, P * 3));
+            }
+        var png = _dir["disc.png"];
+        WritePng(png, rgb, S, S);
+        using var model = Model();
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { MicronsPerPixel = 0.972 });
+        // Disc cells: grid cells whose window centre lies in a tumour patch.
+        var disc = new HashSet<int>();
+        for (int j = 0; j < r.GridHeight; j++)
+            for (int i = 0; i < r.GridWidth; i++)
+            {
+                double cx = i * r.Stride + P / 2.0, cy = j * r.Stride + P / 2.0;
+                if (InDisc((Math.Floor(cx / P) + 0.5) * P, (Math.Floor(cy / P) + 0.5) * P)) disc.Add(j * r.GridWidth + i);
+            }
+        var lesions = r.Lesions.Lesions;
+        var raw = RegionPolygons.Trace(r.Probability.Select(p => !float.IsNaN(p) && p >= 0.5).ToArray(), r.GridWidth, r.GridHeight).Count;
+        Assert.NotEmpty(lesions);
+        double covered = lesions[0].Region.Cells.Count(disc.Contains) / (double)disc.Count;
+        var report = $"{lesions.Count} regions [{string.Join(" ", lesions.Select(l => l.Windows))}] (unsmoothed: {raw}), largest {lesions[0].Windows} cells covering {covered:P1} of the disc's {disc.Count}, slide score {r.Lesions.SlideScore:F3}";
+        Console.WriteLine(report);
+        Assert.True(lesions.Count <= 10, report);
+        Assert.True(covered >= 0.8, report);
+        Assert.InRange(r.Lesions.SlideScore!.Value, 0.5, 1.0);
+    }
+
     [SkippableFact]
     public void CancellingStopsScoringAndLeavesNoOutputs()
     {
@@ -161,14 +256,14 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         using var model = Model();
         using var cancel = new CancellationTokenSource();
         long seen = 0;
-        Assert.ThrowsAny<OperationCanceledException>(() => SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = 32, BatchSize = 8 },
+        Assert.ThrowsAny<OperationCanceledException>(() => SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = 32, BatchSize = 8, MicronsPerPixel = 0.972 },
             (done, _) => { seen = done; if (done > 0) cancel.Cancel(); }, cancel: cancel.Token));
         Assert.InRange(seen, 1, 8); // stopped after the first batch
         // A finished result whose writing is cancelled leaves nothing either (temp files are removed).
-        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P });
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, MicronsPerPixel = 0.972 });
         var outDir = _dir["out"];
-        Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, outDir, f.ModelPath, 1, new CancellationToken(canceled: true)));
-        Assert.Empty(Directory.GetFiles(outDir));
+        Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, Path.Combine(outDir, "mosaic"), "mosaic", f.ModelPath, 1, cancel: new CancellationToken(canceled: true)));
+        Assert.Empty(Directory.GetFileSystemEntries(outDir));
     }
 
     static bool Inside(JsonArray ring, double x, double y)
@@ -189,17 +284,26 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         var m = Build();
         var tif = _dir["slide.tif"];
         WritePyramid(tif, m.Rgb);
-        var outDir = _dir["out"];
-        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, tif, "--output", outDir, "--stride", "96", "--threshold", "0.5");
+        var results = _dir["out"];
+        // No smoothing and no minimum area: every window at or above the threshold is in a region.
+        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, tif, "--output", results, "--stride", "96", "--threshold", "0.5", "--smoothing", "0", "--min-region-um2", "0");
         Assert.True(run.Code == 0, run.Err);
-        foreach (var ext in new[] { ".tiles.csv", ".heatmap.png", ".geojson", ".summary.json" })
+        var outDir = Path.Combine(results, "slides", "slide");
+        foreach (var ext in new[] { ".tiles.csv", ".heatmap.png", ".geojson", ".tissue.png", ".summary.json" })
             Assert.True(File.Exists(Path.Combine(outDir, "slide" + ext)), ext);
-        Assert.Empty(Directory.GetFiles(outDir, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(results, "*.tmp", SearchOption.AllDirectories));
+        Assert.True(File.Exists(Path.Combine(results, "slides.csv")) && File.Exists(Path.Combine(results, "run.json")));
 
         var csv = File.ReadAllLines(Path.Combine(outDir, "slide.tiles.csv"));
-        Assert.Equal("x,y,size,level,probability", csv[0]);
-        var tiles = csv.Skip(1).Select(l => l.Split(',')).ToDictionary(c => (int.Parse(c[0]) / P - 1, int.Parse(c[1]) / P - 1), c => double.Parse(c[4], System.Globalization.CultureInfo.InvariantCulture));
-        Assert.All(csv.Skip(1), l => Assert.Equal("1", l.Split(',')[3]));
+        Assert.Equal("minx,miny,width,height,level,x,y,size,probability", csv[0]);
+        var tiles = csv.Skip(1).Select(l => l.Split(',')).ToDictionary(c => (int.Parse(c[5]) / P - 1, int.Parse(c[6]) / P - 1), c => double.Parse(c[8], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.All(csv.Skip(1), l => Assert.Equal("1", l.Split(',')[4]));
+        // Level-0 rectangles: level 1 is 2x downsampled, so a 96 px window at (x, y) is 192 px at (2x, 2y).
+        Assert.All(csv.Skip(1), l =>
+        {
+            var c = l.Split(',').Select(long.Parse).Take(8).ToArray();
+            Assert.Equal((c[5] * 2, c[6] * 2, 192L, 192L), (c[0], c[1], c[2], c[3]));
+        });
         Assert.DoesNotContain(tiles.Keys, k => k.Item1 < 0 || k.Item2 < 0 || k.Item1 >= N || k.Item2 >= N);
 
         var geo = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "slide.geojson")))!;
@@ -419,11 +523,11 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         var small = _dir["small.png"];
         WritePng(small, new byte[64 * 64 * 3], 64, 64);
-        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, small, "--output", _dir["o"]);
-        Assert.Equal(1, run.Code);
+        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, small, "--output", _dir["o"], "--mpp", "0.972");
+        Assert.Equal(3, run.Code); // a failed slide
         var line = Assert.Single(run.Err.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
         Assert.Contains(small, line);
         Assert.Contains("smaller than one 96x96 window", line);
-        Assert.False(Directory.Exists(_dir["o"]) && Directory.EnumerateFileSystemEntries(_dir["o"]).Any());
+        Assert.False(Directory.Exists(Path.Combine(_dir["o"], "slides", "small")));
     }
 }
