@@ -14,8 +14,9 @@ internal sealed class HeatmapCommand : ICommandFactory
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
         var inputs = new Argument<string[]>("inputs") { Description = "PNG, JPEG or TIFF images of any size, or tiled (pyramidal) TIFF slides.", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--output") { Description = "Folder for STEM.tiles.csv, STEM.heatmap.png, STEM.geojson and STEM.summary.json.", Required = true };
-        var stride = new Option<int>("--stride") { Description = "Window step in pixels of the chosen level (32 = PCam's centre 32x32 label region).", DefaultValueFactory = _ => defaults.Stride };
-        var level = new Option<int?>("--level") { Description = "Pyramid level to read (default: the one closest to 0.972 um/px when the file gives its resolution, else 0)." };
+        var stride = new Option<int>("--stride") { Description = "Window step in window pixels at 0.972 um/px (32 = PCam's centre 32x32 label region).", DefaultValueFactory = _ => defaults.Stride };
+        var level = new Option<int?>("--level") { Description = "Pyramid level to read (default: the coarsest at or below 0.972 um/px; windows are resampled to 0.972 um/px when the pixel size is known, read as they are when not)." };
+        var mpp = new Option<double?>("--mpp") { Description = "Level 0's microns per pixel, for files that lack it (needed, or --level, when the file gives no pixel size)." };
         var threshold = new Option<double>("--threshold") { Description = "Probability at or above which windows form tumour regions (GeoJSON, tumour area).", DefaultValueFactory = _ => defaults.Threshold };
         var batch = new Option<int>("--batch-size") { Description = "Windows per ONNX Runtime call.", DefaultValueFactory = _ => defaults.BatchSize };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
@@ -23,13 +24,13 @@ internal sealed class HeatmapCommand : ICommandFactory
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
         var cmd = new Command("heatmap", "Score 96x96 windows of large images or tiled slides: probability CSV, heatmap PNG, QuPath GeoJSON and a summary per input.")
         {
-            model, inputs, output, stride, level, threshold, batch, device, noMask, minTissue,
+            model, inputs, output, stride, level, mpp, threshold, batch, device, noMask, minTissue,
         };
         cli.Bind(cmd, (parse, log) =>
         {
             var options = new HeatmapOptions
             {
-                Stride = parse.GetValue(stride), Level = parse.GetValue(level), Threshold = parse.GetValue(threshold),
+                Stride = parse.GetValue(stride), Level = parse.GetValue(level), MicronsPerPixel = parse.GetValue(mpp), Threshold = parse.GetValue(threshold),
                 BatchSize = parse.GetValue(batch), UseTissueMask = !parse.GetValue(noMask), MinTissueFraction = parse.GetValue(minTissue),
             };
             options.Validate();

@@ -50,17 +50,25 @@ public static class HeatmapWriter
         return paths;
     }
 
-    /// <summary>x,y,size,level,probability per scored window (x, y = top-left in the level's pixels), row-major.</summary>
+    public const string CsvHeader = "minx,miny,width,height,level,x,y,size,probability";
+
+    /// <summary>
+    /// One row per scored window, row-major: minx, miny, width, height = the window in level-0 pixels (WSInfer's
+    /// columns); level, x, y, size = the square read from that level (before resampling to 96 px); probability.
+    /// </summary>
     private static void WriteCsv(HeatmapResult r, string path)
     {
         using var w = new StreamWriter(path, false, new UTF8Encoding(false), 1 << 16);
-        w.WriteLine("x,y,size,level,probability");
+        w.WriteLine(CsvHeader);
+        int size = r.Sampling.RegionSize, level = r.Sampling.Level;
         for (int j = 0; j < r.GridHeight; j++)
             for (int i = 0; i < r.GridWidth; i++)
             {
                 var p = r.Probability[(long)j * r.GridWidth + i];
                 if (float.IsNaN(p)) continue;
-                w.WriteLine(string.Create(Inv, $"{i * r.Stride},{j * r.Stride},{SlideHeatmap.Window},{r.Level.Index},{p:F6}"));
+                var (minX, minY, width, height) = r.Windows.Level0Rect(i, j);
+                var (x, y) = r.Windows.Origin(i, j);
+                w.WriteLine(string.Create(Inv, $"{minX},{minY},{width},{height},{level},{x},{y},{size},{p:F6}"));
             }
     }
 
@@ -100,12 +108,12 @@ public static class HeatmapWriter
         canvas.DrawBitmap(thumb, new SKRect(Margin, Margin, Margin + dw, Margin + dh));
         // Level pixel -> display pixel; cell (i, j) covers the window's centre stride x stride square.
         double k = (double)dw / (mask.Width * mask.Factor);
-        double offset = SlideHeatmap.Window / 2.0 - r.Stride / 2.0;
+        double offset = (r.Sampling.LevelWindow - r.LevelStride) / 2.0;
         canvas.Save();
         canvas.ClipRect(new SKRect(Margin, Margin, Margin + dw, Margin + dh));
         canvas.DrawBitmap(overlay, new SKRect(
             (float)(Margin + k * offset), (float)(Margin + k * offset),
-            (float)(Margin + k * (offset + r.GridWidth * r.Stride)), (float)(Margin + k * (offset + r.GridHeight * r.Stride))));
+            (float)(Margin + k * (offset + r.GridWidth * r.LevelStride)), (float)(Margin + k * (offset + r.GridHeight * r.LevelStride))));
         canvas.Restore();
 
         // Colour bar: 1 at the top, 0 at the bottom.
@@ -151,7 +159,7 @@ public static class HeatmapWriter
     {
         var marked = r.Probability.Select(p => !float.IsNaN(p) && p >= r.Options.Threshold).ToArray();
         var regions = RegionPolygons.Trace(marked, r.GridWidth, r.GridHeight);
-        double offset = SlideHeatmap.Window / 2.0 - r.Stride / 2.0;
+        double offset = (r.Sampling.LevelWindow - r.LevelStride) / 2.0;
         var features = new JsonArray();
         long tumourCells = 0;
         var stem = Path.GetFileNameWithoutExtension(r.Input);
@@ -160,7 +168,7 @@ public static class HeatmapWriter
             var region = regions[n];
             tumourCells += region.Cells.Count;
             JsonArray Ring(List<(int X, int Y)> ring) => new(ring.Select(c => (JsonNode)new JsonArray(
-                Round((offset + c.X * r.Stride) * r.Level.DownsampleX), Round((offset + c.Y * r.Stride) * r.Level.DownsampleY))).ToArray());
+                Round((offset + c.X * r.LevelStride) * r.Level.DownsampleX), Round((offset + c.Y * r.LevelStride) * r.Level.DownsampleY))).ToArray());
             var coordinates = new JsonArray(Ring(region.Outer));
             foreach (var hole in region.Holes) coordinates.Add(Ring(hole));
             var probs = region.Cells.Select(c => (double)r.Probability[c]).ToList();
@@ -202,7 +210,7 @@ public static class HeatmapWriter
 
     /// <summary>Area of <paramref name="cells"/> stride x stride cells in mm^2 when the level's pixel size is known.</summary>
     public static double? AreaMm2(HeatmapResult r, long cells) =>
-        r.Level.MicronsPerPixel is { } mpp ? cells * (r.Stride * mpp / 1000.0) * (r.Stride * mpp / 1000.0) : null;
+        r.CellMicrons is { } um ? cells * (um / 1000.0) * (um / 1000.0) : null;
 
     public static JsonObject Summary(HeatmapResult r, string modelPath, long tumourCells, double totalSeconds)
     {
@@ -215,11 +223,17 @@ public static class HeatmapWriter
             ["level"] = r.Level.Index,
             ["levels"] = new JsonArray(r.Levels.Select(l => (JsonNode)new JsonObject
             {
-                ["width"] = l.Width, ["height"] = l.Height, ["micronsPerPixel"] = l.MicronsPerPixel is { } m ? Math.Round(m, 6) : null,
+                ["width"] = l.Width, ["height"] = l.Height, ["downsample"] = Math.Round(l.DownsampleX, 6),
+                ["micronsPerPixel"] = l.MicronsPerPixel is { } m ? Math.Round(m, 6) : null,
             }).ToArray()),
             ["width"] = r.Level.Width,
             ["height"] = r.Level.Height,
-            ["micronsPerPixel"] = r.Level.MicronsPerPixel is { } mpp ? Math.Round(mpp, 6) : null,
+            ["levelMicronsPerPixel"] = r.Sampling.LevelMicronsPerPixel is { } lm ? Math.Round(lm, 6) : null,
+            ["micronsPerPixelSource"] = r.Sampling.MicronsPerPixelSource,
+            ["micronsPerPixel"] = r.Sampling.TargetMicronsPerPixel is { } mpp ? Math.Round(mpp, 6) : null,
+            ["scale"] = Math.Round(r.Sampling.Scale, 6),
+            ["regionSize"] = r.Sampling.RegionSize,
+            ["sampling"] = r.Sampling.ToString(),
             ["windowsTotal"] = r.WindowsTotal,
             ["windowsScored"] = scored.Length,
             ["windowsSkipped"] = r.WindowsTotal - scored.Length,
@@ -241,6 +255,7 @@ public static class HeatmapWriter
             {
                 ["window"] = SlideHeatmap.Window, ["stride"] = o.Stride, ["threshold"] = o.Threshold, ["batchSize"] = o.BatchSize,
                 ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction, ["levelRequested"] = o.Level,
+                ["mppRequested"] = o.MicronsPerPixel, ["targetMicronsPerPixel"] = o.TargetMicronsPerPixel,
             },
         };
     }

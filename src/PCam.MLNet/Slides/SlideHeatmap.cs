@@ -9,11 +9,16 @@ namespace PCam.MLNet.Slides;
 /// <summary>Settings of `pcam heatmap` (defaults documented here and in the README).</summary>
 public sealed class HeatmapOptions
 {
-    /// <summary>Window step in level pixels. Default 32: PCam labels a 96 px patch by its centre 32x32, so windows at
-    /// stride 32 tile the image with their label regions.</summary>
+    /// <summary>Window step in window pixels (at the target um/px). Default 32: PCam labels a 96 px patch by its centre
+    /// 32x32, so windows at stride 32 tile the image with their label regions.</summary>
     public int Stride { get; init; } = 32;
-    /// <summary>Level to read; null = the level closest to 0.972 um/px when the file gives its resolution, else 0.</summary>
+    /// <summary>Level to read; null = the rule of <see cref="WindowSampling.Choose"/> (the coarsest level at or below the
+    /// target um/px). With a known spacing the windows are still resampled to the target; without one, read as they are.</summary>
     public int? Level { get; init; }
+    /// <summary>Level 0's um/px for files that lack it or state it wrongly (--mpp); null = the file's.</summary>
+    public double? MicronsPerPixel { get; init; }
+    /// <summary>um/px the windows are sampled at: the model's training resolution, PCam's 0.972.</summary>
+    public double TargetMicronsPerPixel { get; init; } = SlideImage.PCamMicronsPerPixel;
     /// <summary>Windows with probability at or above this form the GeoJSON tumour regions and the tumour area.</summary>
     public double Threshold { get; init; } = 0.5;
     /// <summary>Windows per ONNX Runtime call.</summary>
@@ -30,10 +35,12 @@ public sealed class HeatmapOptions
         if (Threshold is < 0 or > 1 || double.IsNaN(Threshold)) throw new ArgumentException($"--threshold must be in [0, 1] (got {Threshold}).");
         if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"--min-tissue must be in [0, 1] (got {MinTissueFraction}).");
         if (Level is < 0) throw new ArgumentException($"--level must be 0 or more (got {Level}).");
+        if (MicronsPerPixel is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentException($"--mpp must be a positive number of microns per pixel (got {m}).");
+        if (!(TargetMicronsPerPixel > 0) || !double.IsFinite(TargetMicronsPerPixel)) throw new ArgumentException($"target um/px must be positive (got {TargetMicronsPerPixel}).");
     }
 }
 
-/// <summary>The scored window grid of one image: cell (i, j) is the window with top-left (i*Stride, j*Stride).</summary>
+/// <summary>The scored window grid of one image: cell (i, j) is window (i, j) of <see cref="Windows"/>.</summary>
 public sealed class HeatmapResult
 {
     public required string Input { get; init; }
@@ -41,6 +48,9 @@ public sealed class HeatmapResult
     public required IReadOnlyList<SlideLevel> Levels { get; init; }
     public required SlideLevel Level { get; init; }
     public required HeatmapOptions Options { get; init; }
+    /// <summary>The window grid: level read, scale, level-0 rectangles.</summary>
+    public required SlideWindows Windows { get; init; }
+    public WindowSampling Sampling => Windows.Sampling;
     public required int GridWidth { get; init; }
     public required int GridHeight { get; init; }
     /// <summary>Probability per grid cell, row-major; NaN = not scored (background).</summary>
@@ -53,6 +63,10 @@ public sealed class HeatmapResult
     public long WindowsScored => Probability.LongCount(p => !float.IsNaN(p));
     public double WindowsPerSecond => WindowsScored / Math.Max(ScoringSeconds, 1e-9);
     public int Stride => Options.Stride;
+    /// <summary>Window step in pixels of the read level.</summary>
+    public double LevelStride => Windows.LevelStride;
+    /// <summary>Side of a grid cell (stride) in microns, or null when the spacing is unknown.</summary>
+    public double? CellMicrons => Sampling.LevelMicronsPerPixel is { } mpp ? LevelStride * mpp : null;
 }
 
 /// <summary>Scores every tissue window of an image with a model zip (see <see cref="WindowModel"/>).</summary>
@@ -66,27 +80,27 @@ public static class SlideHeatmap
     {
         options.Validate();
         using var slide = SlideImage.Open(input);
-        slide.SelectLevel(options.Level ?? slide.DefaultLevel());
+        var sampling = WindowSampling.Choose(slide, options.TargetMicronsPerPixel, options.MicronsPerPixel, options.Level);
+        slide.SelectLevel(sampling.Level);
         var level = slide.Level;
-        if (level.Width < Window || level.Height < Window)
-            throw new PCamDataException($"{input}: level {level.Index} is {level.Width}x{level.Height} px, smaller than one {Window}x{Window} window.");
-        info?.Invoke($"{input}: {slide.Description}, level {level.Index} of {slide.Levels.Count} ({level.Width:N0}x{level.Height:N0} px, " +
-                     $"{(level.MicronsPerPixel is { } mpp ? $"{mpp:F3} um/px" : "resolution unknown")}).");
-        if (level.MicronsPerPixel is { } m && Math.Abs(Math.Log(m / SlideImage.PCamMicronsPerPixel)) > Math.Log(1.25))
-            info?.Invoke($"warning: {input}: level {level.Index} is {m:F3} um/px; PCam patches are {SlideImage.PCamMicronsPerPixel} um/px, so scores may not transfer (choose --level).");
+        var grid = new SlideWindows(slide, sampling, options.Stride);
+        info?.Invoke($"{input}: {slide.Description}, {slide.Levels.Count} level(s); windows at " +
+                     $"{(sampling.TargetMicronsPerPixel is { } t ? $"{t} um/px" : "the level's own resolution")}: {sampling} ({level.Width:N0}x{level.Height:N0} px).");
+        if (sampling.Scale < 1 - WindowSampling.LevelTolerance)
+            info?.Invoke($"warning: {input}: level 0 is {sampling.LevelMicronsPerPixel:0.###} um/px, coarser than {sampling.TargetMicronsPerPixel} um/px; windows are enlarged (x{1 / sampling.Scale:F2}).");
 
         var clock = Stopwatch.StartNew();
         var mask = TissueMask.Compute(slide, cancel);
         if (!options.UseTissueMask) mask = mask.AllTissue();
         double maskSeconds = clock.Elapsed.TotalSeconds;
 
-        int gw = (level.Width - Window) / options.Stride + 1, gh = (level.Height - Window) / options.Stride + 1;
-        var windows = new List<(int X, int Y)>();
+        int gw = grid.GridWidth, gh = grid.GridHeight, region = sampling.RegionSize;
+        var windows = new List<(int I, int J)>();
         for (int j = 0; j < gh; j++)
             for (int i = 0; i < gw; i++)
             {
-                int x = i * options.Stride, y = j * options.Stride;
-                if (!options.UseTissueMask || mask.Fraction(x, y, Window, Window) >= options.MinTissueFraction) windows.Add((x, y));
+                var (x, y) = grid.Origin(i, j);
+                if (!options.UseTissueMask || mask.Fraction(x, y, region, region) >= options.MinTissueFraction) windows.Add((i, j));
             }
         var probability = new float[(long)gw * gh];
         Array.Fill(probability, float.NaN);
@@ -94,13 +108,13 @@ public static class SlideHeatmap
         clock.Restart();
         long done = 0;
         progress?.Invoke(0, windows.Count);
-        var view = new WindowDataView(slide, windows, model.Featurizer, options.BatchSize, n => progress?.Invoke(done += n, windows.Count), cancel);
+        var view = new WindowDataView(grid, windows, model.Featurizer, options.BatchSize, n => progress?.Invoke(done += n, windows.Count), cancel);
         var scored = model.Head.Transform(view);
         var columns = scored.Schema;
         var prob = columns.GetColumnOrNull("Probability") is { } column ? column : throw new PCamModelException($"{model.Path}: the model's head has no Probability column.");
         try
         {
-            Collect(scored, columns, prob, probability, gw, options.Stride);
+            Collect(scored, columns, prob, probability, gw);
         }
         catch (Exception e) when (cancel.IsCancellationRequested && e is not OperationCanceledException)
         {
@@ -110,25 +124,23 @@ public static class SlideHeatmap
         return new HeatmapResult
         {
             Input = input, Description = slide.Description, Levels = slide.Levels, Level = level, Options = options,
-            GridWidth = gw, GridHeight = gh, Probability = probability, Mask = mask, PeakCacheBytes = slide.PeakCacheBytes,
+            Windows = grid, GridWidth = gw, GridHeight = gh, Probability = probability, Mask = mask, PeakCacheBytes = slide.PeakCacheBytes,
             MaskSeconds = maskSeconds, ScoringSeconds = clock.Elapsed.TotalSeconds,
         };
     }
 
-    private static void Collect(IDataView scored, DataViewSchema columns, DataViewSchema.Column prob, float[] probability, int gw, int stride)
+    private static void Collect(IDataView scored, DataViewSchema columns, DataViewSchema.Column prob, float[] probability, int gw)
     {
-        using (var cursor = scored.GetRowCursor([columns[WindowDataView.XColumn], columns[WindowDataView.YColumn], prob]))
+        using var cursor = scored.GetRowCursor([columns[WindowDataView.ColumnColumn], columns[WindowDataView.RowColumn], prob]);
+        var gi = cursor.GetGetter<int>(columns[WindowDataView.ColumnColumn]);
+        var gj = cursor.GetGetter<int>(columns[WindowDataView.RowColumn]);
+        var gp = cursor.GetGetter<float>(prob);
+        int i = 0, j = 0;
+        float p = 0;
+        while (cursor.MoveNext())
         {
-            var gx = cursor.GetGetter<int>(columns[WindowDataView.XColumn]);
-            var gy = cursor.GetGetter<int>(columns[WindowDataView.YColumn]);
-            var gp = cursor.GetGetter<float>(prob);
-            int x = 0, y = 0;
-            float p = 0;
-            while (cursor.MoveNext())
-            {
-                gx(ref x); gy(ref y); gp(ref p);
-                probability[(long)(y / stride) * gw + x / stride] = p;
-            }
+            gi(ref i); gj(ref j); gp(ref p);
+            probability[(long)j * gw + i] = p;
         }
     }
 }

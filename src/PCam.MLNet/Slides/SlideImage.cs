@@ -2,7 +2,8 @@ using PCam.MLNet.Data;
 
 namespace PCam.MLNet.Slides;
 
-/// <summary>One resolution level of an image: its size, and its pixel size in microns when the file says.</summary>
+/// <summary>One resolution level of an image: its size, and its pixel size in microns (level 0's um/px times
+/// <see cref="DownsampleX"/>) when level 0's is known.</summary>
 public sealed record SlideLevel(int Index, int Width, int Height, double? MicronsPerPixel)
 {
     /// <summary>Level-0 pixels per pixel of this level, along x and y.</summary>
@@ -14,10 +15,15 @@ public sealed record SlideLevel(int Index, int Width, int Height, double? Micron
 /// A large RGB image read by region at one level. Tiled TIFF reads tile by tile and keeps only the tiles decoded since
 /// the last <see cref="Evict"/> (the band the windows need); plain PNG/JPEG are decoded whole.
 /// </summary>
-public abstract class SlideImage : IDisposable
+public abstract class SlideImage : ISlideReader
 {
-    /// <summary>PCam's pixel size: Camelyon16 level 2 (10x).</summary>
+    /// <summary>PCam's pixel size: Camelyon16 level 2 (10x), the resolution every `pcam train` model is trained at
+    /// (PCam's patches carry no other), so windows are sampled at it by default.</summary>
     public const double PCamMicronsPerPixel = 0.972;
+
+    /// <summary>Largest level-0 pixel size taken from a file (um/px); above it a resolution tag is a screen default
+    /// such as 72 dpi (353 um/px), not a microscope's, and the spacing counts as unknown.</summary>
+    public const double MaxPlausibleMicronsPerPixel = 50;
 
     protected SlideImage(string path) => Path = path;
 
@@ -28,10 +34,18 @@ public abstract class SlideImage : IDisposable
     public int LevelIndex { get; private set; }
     /// <summary>"tiled TIFF (256x256 tiles, deflate)" and the like, for the summary.</summary>
     public abstract string Description { get; }
+    /// <summary>Level 0's um/px, or null when the file does not say (then --mpp or --level is needed).</summary>
+    public double? MicronsPerPixel => Levels[0].MicronsPerPixel;
+    /// <summary>Where level 0's um/px came from, or null.</summary>
+    public string? MicronsPerPixelSource { get; protected set; }
     /// <summary>Most bytes of decoded pixels held at once (tile band or whole raster).</summary>
     public long PeakCacheBytes { get; protected set; }
 
-    /// <summary>Opens PNG, JPEG or TIFF (tiled or stripped, pyramidal or not) by its magic number; every problem is a PCamDataException naming the file.</summary>
+    /// <summary>
+    /// Opens a slide or image by its content: TIFF (tiled or stripped, pyramidal or not, SVS) with LibTiff, PNG and
+    /// JPEG with SkiaSharp, every other whole-slide format (NDPI, MRXS, SCN, BIF, VMS, ...) with the system's
+    /// OpenSlide. Every problem is a PCamDataException naming the file.
+    /// </summary>
     public static SlideImage Open(string path)
     {
         if (Directory.Exists(path)) throw new PCamDataException($"{path}: is a folder; expected an image file.");
@@ -52,18 +66,32 @@ public abstract class SlideImage : IDisposable
         };
     }
 
-    /// <summary>The level closest to PCam's 0.972 um/px (in log scale) when the file gives its resolution, else level 0.</summary>
-    public int DefaultLevel()
+    /// <summary>The level windows at PCam's 0.972 um/px are read from (see <see cref="WindowSampling.Choose"/>), or 0 when the spacing is unknown.</summary>
+    public int DefaultLevel() => MicronsPerPixel is null ? 0 : WindowSampling.ChooseLevel(this, PCamMicronsPerPixel, null);
+
+    /// <summary>Level 0's um/px when plausible for a microscope, else null.</summary>
+    protected static double? Plausible(double? mpp) =>
+        mpp is { } m && double.IsFinite(m) && m > 0 && m <= MaxPlausibleMicronsPerPixel ? m : null;
+
+    /// <summary>Builds levels from their sizes: level i's spacing is level 0's um/px times level-0 width / its width.</summary>
+    protected static List<SlideLevel> BuildLevels(IEnumerable<(int Width, int Height)> sizes, double? mpp0)
     {
-        int best = 0;
-        double bestDistance = double.MaxValue;
-        foreach (var l in Levels)
+        var list = new List<SlideLevel>();
+        int w0 = 0, h0 = 0;
+        foreach (var (w, h) in sizes)
         {
-            if (l.MicronsPerPixel is not { } mpp || mpp <= 0) continue;
-            var d = Math.Abs(Math.Log(mpp / PCamMicronsPerPixel));
-            if (d < bestDistance) { bestDistance = d; best = l.Index; }
+            if (list.Count == 0) (w0, h0) = (w, h);
+            double dx = (double)w0 / w, dy = (double)h0 / h;
+            list.Add(new SlideLevel(list.Count, w, h, mpp0 * dx) { DownsampleX = dx, DownsampleY = dy });
         }
-        return best;
+        return list;
+    }
+
+    /// <inheritdoc/>
+    public void ReadRegion(int level, int x, int y, int w, int h, Span<byte> rgb)
+    {
+        if (level != LevelIndex) SelectLevel(level);
+        ReadRegion(x, y, w, h, rgb);
     }
 
     public void SelectLevel(int level)

@@ -35,13 +35,16 @@ public sealed partial class TiffSlide : SlideImage
         OnSelectLevel(0);
     }
 
+    /// <summary>Decoded tiles kept at most (256 MB); beyond it the cache is emptied.</summary>
+    public const long MaxCacheBytes = 256L << 20;
+
     public override IReadOnlyList<SlideLevel> Levels => _levels;
     public override string Description => _description;
     private string _description = "";
 
     private void FindLevels()
     {
-        var candidates = new List<(long Offset, int W, int H, double? Mpp)>();
+        var candidates = new List<(long Offset, int W, int H)>();
         int dirs = _tiff.NumberOfDirectories();
         double? mpp0 = null;
         int w0 = 0, h0 = 0;
@@ -52,26 +55,25 @@ public sealed partial class TiffSlide : SlideImage
             int w = Int(TiffTag.IMAGEWIDTH), h = Int(TiffTag.IMAGELENGTH);
             if (d == 0)
             {
-                (w0, h0, mpp0) = (w, h, ReadMpp());
-                candidates.Add((_tiff.CurrentDirOffset(), w, h, mpp0));
+                (w0, h0) = (w, h);
+                (mpp0, MicronsPerPixelSource) = ReadMpp();
+                candidates.Add((_tiff.CurrentDirOffset(), w, h));
                 if (_tiff.GetField(TiffTag.SUBIFD) is { Length: >= 2 } sub) subIfds = ToLongs(sub[1]);
                 continue;
             }
             // Pyramid levels are tiled, smaller, and keep the aspect ratio (labels and macros do not).
             if (!_tiff.IsTiled() || w >= w0 || Math.Abs((double)w / h - (double)w0 / h0) > 0.02 * w0 / h0) continue;
-            candidates.Add((_tiff.CurrentDirOffset(), w, h, ReadMpp()));
+            candidates.Add((_tiff.CurrentDirOffset(), w, h));
         }
         foreach (var offset in subIfds)
         {
             if (!_tiff.SetSubDirectory(offset)) throw new PCamDataException($"{Path}: cannot read TIFF SubIFD at offset {offset} (damaged or truncated).");
-            candidates.Add((offset, Int(TiffTag.IMAGEWIDTH), Int(TiffTag.IMAGELENGTH), ReadMpp()));
+            candidates.Add((offset, Int(TiffTag.IMAGEWIDTH), Int(TiffTag.IMAGELENGTH)));
         }
-        foreach (var (offset, w, h, mpp) in candidates.OrderByDescending(c => (long)c.W * c.H))
-        {
-            double dx = (double)w0 / w, dy = (double)h0 / h;
-            _levels.Add(new SlideLevel(_levels.Count, w, h, mpp ?? mpp0 * dx) { DownsampleX = dx, DownsampleY = dy });
-            _offsets.Add(offset);
-        }
+        // Only level 0's resolution is read: writers often copy it to every level, so a level's spacing comes from its size.
+        var ordered = candidates.OrderByDescending(c => (long)c.W * c.H).ToList();
+        _levels.AddRange(BuildLevels(ordered.Select(c => (c.W, c.H)), mpp0));
+        _offsets.AddRange(ordered.Select(c => c.Offset));
     }
 
     private static long[] ToLongs(FieldValue v)
@@ -92,18 +94,20 @@ public sealed partial class TiffSlide : SlideImage
     [GeneratedRegex(@"MPP\s*=\s*([0-9]*\.?[0-9]+)", RegexOptions.IgnoreCase)]
     private static partial Regex AperioMpp();
 
-    /// <summary>um/px from XResolution + ResolutionUnit (inch or cm), else an Aperio "MPP = x" description; null when unknown.</summary>
-    private double? ReadMpp()
+    /// <summary>Level 0's um/px: an Aperio "MPP = x" in the ImageDescription, else XResolution + ResolutionUnit (inch or
+    /// cm); null when neither is there or the value is no microscope's (see <see cref="SlideImage.MaxPlausibleMicronsPerPixel"/>).</summary>
+    private (double? Mpp, string? Source) ReadMpp()
     {
         if (_tiff.GetField(TiffTag.IMAGEDESCRIPTION) is { Length: > 0 } desc && AperioMpp().Match(desc[0].ToString() ?? "") is { Success: true } m
-            && double.TryParse(m.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var aperio) && aperio > 0)
-            return aperio;
+            && double.TryParse(m.Groups[1].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var aperio) && Plausible(aperio) is { } a)
+            return (a, "Aperio MPP");
         var res = _tiff.GetField(TiffTag.XRESOLUTION);
         var unit = _tiff.GetField(TiffTag.RESOLUTIONUNIT) is { Length: > 0 } u ? (ResUnit)u[0].ToInt() : ResUnit.INCH;
-        if (res is not { Length: > 0 }) return null;
+        if (res is not { Length: > 0 }) return (null, null);
         double perUnit = res[0].ToDouble();
-        if (perUnit <= 0 || !double.IsFinite(perUnit)) return null;
-        return unit switch { ResUnit.CENTIMETER => 1e4 / perUnit, ResUnit.INCH => 25400 / perUnit, _ => null };
+        if (perUnit <= 0 || !double.IsFinite(perUnit)) return (null, null);
+        double? mpp = Plausible(unit switch { ResUnit.CENTIMETER => 1e4 / perUnit, ResUnit.INCH => 25400 / perUnit, _ => null });
+        return mpp is null ? (null, null) : (mpp, "TIFF resolution tags");
     }
 
     protected override void OnSelectLevel(int level)
@@ -178,6 +182,7 @@ public sealed partial class TiffSlide : SlideImage
         if (got < expected)
             throw new PCamDataException($"{Path}: cannot decode {(_tiled ? "tile" : "strip")} at ({col * _tileW},{row * _tileH}) of level {LevelIndex} " +
                                         $"({(got < 0 ? "read error" : $"{got} of {expected} bytes")}; the file is damaged or truncated).");
+        if (_cacheBytes > MaxCacheBytes) Evict(int.MaxValue); // random access (patch extraction) without Evict: stay bounded
         rgb = new byte[_tileW * rows * 3];
         if (_spp == 3) _raw.AsSpan(0, rgb.Length).CopyTo(rgb);
         else

@@ -12,8 +12,10 @@ public static class TiledTiffWriter
 {
     /// <param name="levels">Width, height and um/px of each level (null = no resolution tags).</param>
     /// <param name="fillTile">(level, x0, y0, tile): fill tileSize x tileSize x 3 RGB bytes for the tile whose top-left is (x0, y0); edge tiles are padded.</param>
+    /// <param name="description">ImageDescription of level 0 (e.g. an Aperio header with "MPP = 0.4990"), or null.</param>
     public static void Write(string path, IReadOnlyList<(int Width, int Height, double? MicronsPerPixel)> levels, int tileSize,
-        Action<int, int, int, byte[]> fillTile, Compression compression = Compression.ADOBE_DEFLATE, CancellationToken cancel = default)
+        Action<int, int, int, byte[]> fillTile, Compression compression = Compression.ADOBE_DEFLATE, CancellationToken cancel = default,
+        string? description = null)
     {
         if (tileSize % 16 != 0) throw new ArgumentException($"TIFF tile sides must be multiples of 16 (got {tileSize}).", nameof(tileSize));
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -38,6 +40,7 @@ public static class TiledTiffWriter
                     tiff.SetField(TiffTag.TILEWIDTH, tileSize);
                     tiff.SetField(TiffTag.TILELENGTH, tileSize);
                     if (level > 0) tiff.SetField(TiffTag.SUBFILETYPE, FileType.REDUCEDIMAGE);
+                    else if (description is not null) tiff.SetField(TiffTag.IMAGEDESCRIPTION, description);
                     if (mpp is { } m)
                     {
                         tiff.SetField(TiffTag.RESOLUTIONUNIT, ResUnit.CENTIMETER);

@@ -6,36 +6,41 @@ using PCam.MLNet.Featurization;
 namespace PCam.MLNet.Slides;
 
 /// <summary>
-/// A lazy IDataView of 96x96 windows of a slide: X and Y (top-left, level pixels) and the zip featurizer's Features.
+/// A lazy IDataView of 96x96 windows of a slide: the grid cell (Column, Row), X and Y (top-left, pixels of the read
+/// level) and the zip featurizer's Features.
 /// A cursor reads one batch of windows from the slide (windows in row-major order, so the slide keeps only the tile
 /// band under the current row), featurizes the batch in one ONNX Runtime call and serves its rows; memory is one
 /// batch of pixels and features plus the band. Single cursor, no shuffling (one pass over a slide).
 /// </summary>
 public sealed class WindowDataView : IDataView
 {
+    public const string ColumnColumn = "Column";
+    public const string RowColumn = "Row";
     public const string XColumn = "X";
     public const string YColumn = "Y";
     public const string FeaturesColumn = FeaturizerGraph.OutputName;
 
-    private readonly SlideImage _slide;
-    private readonly IReadOnlyList<(int X, int Y)> _windows;
+    private readonly SlideWindows _grid;
+    private readonly IReadOnlyList<(int I, int J)> _windows;
     private readonly BatchFeaturizer _featurizer;
     private readonly int _batch;
     private readonly Action<int>? _onBatch;
     private readonly CancellationToken _cancel;
 
-    /// <param name="windows">Top-left corners in level pixels, sorted by y then x.</param>
+    /// <param name="windows">Grid cells (column, row) of <paramref name="grid"/>, sorted by row then column.</param>
     /// <param name="onBatch">Called after each featurized batch with its row count (progress).</param>
-    public WindowDataView(SlideImage slide, IReadOnlyList<(int X, int Y)> windows, BatchFeaturizer featurizer, int batchSize,
+    public WindowDataView(SlideWindows grid, IReadOnlyList<(int I, int J)> windows, BatchFeaturizer featurizer, int batchSize,
         Action<int>? onBatch = null, CancellationToken cancel = default)
     {
-        _slide = slide;
+        _grid = grid;
         _windows = windows;
         _featurizer = featurizer;
         _batch = Math.Max(1, batchSize);
         _onBatch = onBatch;
         _cancel = cancel;
         var b = new DataViewSchema.Builder();
+        b.AddColumn(ColumnColumn, NumberDataViewType.Int32);
+        b.AddColumn(RowColumn, NumberDataViewType.Int32);
         b.AddColumn(XColumn, NumberDataViewType.Int32);
         b.AddColumn(YColumn, NumberDataViewType.Int32);
         b.AddColumn(FeaturesColumn, new VectorDataViewType(NumberDataViewType.Single, featurizer.FeatureDimension));
@@ -47,7 +52,9 @@ public sealed class WindowDataView : IDataView
     public long? GetRowCount() => _windows.Count;
 
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) =>
-        new Cursor(this, columnsNeeded.Any(c => c.Index == 2));
+        new Cursor(this, columnsNeeded.Any(c => c.Index == FeaturesIndex));
+
+    private const int FeaturesIndex = 4;
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
         [GetRowCursor(columnsNeeded, rand)];
@@ -80,9 +87,10 @@ public sealed class WindowDataView : IDataView
             {
                 for (int i = 0; i < n; i++)
                 {
-                    var (x, y) = view._windows[start + i];
-                    view._slide.Evict(y); // windows come sorted by y: tiles above this one are done with
-                    view._slide.ReadRegion(x, y, PatchSchema.Width, PatchSchema.Height, _pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
+                    var (ci, cj) = view._windows[start + i];
+                    var (x, y) = view._grid.Origin(ci, cj);
+                    view._grid.Evict(y); // windows come sorted by row: tiles above this one are done with
+                    view._grid.ReadAtLevel(x, y, _pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
                 }
                 view._featurizer.Featurize(_pixels, n, _features);
             }
@@ -97,9 +105,11 @@ public sealed class WindowDataView : IDataView
         {
             Delegate getter = column.Index switch
             {
-                0 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].X),
-                1 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].Y),
-                2 => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
+                0 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].I),
+                1 => (ValueGetter<int>)((ref int v) => v = view._windows[(int)_position].J),
+                2 => (ValueGetter<int>)((ref int v) => { var c = view._windows[(int)_position]; v = view._grid.Origin(c.I, c.J).X; }),
+                3 => (ValueGetter<int>)((ref int v) => { var c = view._windows[(int)_position]; v = view._grid.Origin(c.I, c.J).Y; }),
+                FeaturesIndex => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> v) =>
                 {
                     int d = view._featurizer.FeatureDimension;
                     var editor = VBufferEditor.Create(ref v, d);

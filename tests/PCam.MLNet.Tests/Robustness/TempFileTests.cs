@@ -49,7 +49,7 @@ public sealed class TempFileTests(TinyModelFixture f) : IDisposable
         Assert.Empty(Run("export", "--model", model, "--format", "modelbuilder", "--name", "MLModel1", "--output", _dir["mb"]));
         var slide = _dir["slide.png"];
         WriteSlide(slide, 288);
-        Assert.Empty(Run("heatmap", "--model", model, slide, "--output", _dir["maps"], "--stride", "96"));
+        Assert.Empty(Run("heatmap", "--model", model, slide, "--output", _dir["maps"], "--stride", "96", "--mpp", "0.972"));
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class TempFileResNetTests(SampleModelFixture f) : IDisposable
         Skip.If(f.Result is null, SharedSample.Missing);
         var slide = _dir["slide.png"];
         TempFileTests.WriteSlide(slide, 288);
-        Assert.Empty(TempFileTests.RunInEmptyTemp(_dir, "heatmap", "--model", f.ModelPath, slide, "--output", _dir["maps"], "--stride", "96"));
+        Assert.Empty(TempFileTests.RunInEmptyTemp(_dir, "heatmap", "--model", f.ModelPath, slide, "--output", _dir["maps"], "--stride", "96", "--mpp", "0.972"));
         Assert.Empty(TempFileTests.RunInEmptyTemp(_dir, "export", "--model", f.ModelPath, "--format", "modelbuilder", "--name", "MLModel1", "--output", _dir["mb"]));
     }
 }

@@ -97,7 +97,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         var png = _dir["mosaic.png"];
         WritePng(png, m.Rgb, Side, Side);
         using var model = Model();
-        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, UseTissueMask = false });
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, UseTissueMask = false, MicronsPerPixel = 0.972 });
         Assert.Equal((N + 2, N + 2), (r.GridWidth, r.GridHeight));
         var rows = new List<ScoredRow>();
         var expected = new List<ScoredRow>();
@@ -124,9 +124,8 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         WritePng(png, m.Rgb, Side, Side);
         WritePyramid(tif, m.Rgb);
         using var model = Model();
-        var options = new HeatmapOptions { Stride = P };
-        var a = SlideHeatmap.Run(model, png, options);
-        var b = SlideHeatmap.Run(model, tif, options);
+        var a = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, MicronsPerPixel = 0.972 });
+        var b = SlideHeatmap.Run(model, tif, new HeatmapOptions { Stride = P });
         // The pyramid's default level is the one at PCam's 0.972 um/px.
         Assert.Equal(2, b.Levels.Count);
         Assert.Equal(1, b.Level.Index);
@@ -151,6 +150,32 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Assert.True(b.PeakCacheBytes < (long)Side * Side * 3, $"{b.PeakCacheBytes} bytes cached");
     }
 
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A20xPyramidGivesTheWindowsOfTheImageAtPCamResolution(bool aperio)
+    {
+        // The mosaic at 0.972 um/px, and the same mosaic upsampled 2x into a 20x pyramid (0.486 um/px, 4x steps, so no
+        // level at 0.972): the pyramid is read at level 0 and each 192 px window halved, giving the same windows.
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var m = Build();
+        string png = _dir["mosaic.png"], svs = _dir["mosaic-20x.tif"];
+        WritePng(png, m.Rgb, Side, Side);
+        SlideFixtures.Write20x(svs, SlideFixtures.Upsample(m.Rgb, Side, Side, 2), Side * 2, Side * 2, aperio);
+        using var model = Model();
+        var a = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, UseTissueMask = false, MicronsPerPixel = 0.972 });
+        var b = SlideHeatmap.Run(model, svs, new HeatmapOptions { Stride = P, UseTissueMask = false });
+        Assert.Equal((0, 2.0), (b.Sampling.Level, b.Sampling.Scale));
+        Assert.Equal((a.GridWidth, a.GridHeight), (b.GridWidth, b.GridHeight));
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < N; i++)
+            {
+                float pa = At(a, i + 1, j + 1), pb = At(b, i + 1, j + 1);
+                Assert.True(Math.Abs(pa - pb) <= 1e-4, $"window ({i + 1},{j + 1}): 0.972 um/px image {pa}, 20x pyramid {pb}");
+                Assert.True(Math.Abs(pa - m.Predicted[j * N + i]) <= 1e-4);
+            }
+    }
+
     [SkippableFact]
     public void CancellingStopsScoringAndLeavesNoOutputs()
     {
@@ -161,11 +186,11 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         using var model = Model();
         using var cancel = new CancellationTokenSource();
         long seen = 0;
-        Assert.ThrowsAny<OperationCanceledException>(() => SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = 32, BatchSize = 8 },
+        Assert.ThrowsAny<OperationCanceledException>(() => SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = 32, BatchSize = 8, MicronsPerPixel = 0.972 },
             (done, _) => { seen = done; if (done > 0) cancel.Cancel(); }, cancel: cancel.Token));
         Assert.InRange(seen, 1, 8); // stopped after the first batch
         // A finished result whose writing is cancelled leaves nothing either (temp files are removed).
-        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P });
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, MicronsPerPixel = 0.972 });
         var outDir = _dir["out"];
         Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, outDir, f.ModelPath, 1, new CancellationToken(canceled: true)));
         Assert.Empty(Directory.GetFiles(outDir));
@@ -197,9 +222,15 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Assert.Empty(Directory.GetFiles(outDir, "*.tmp"));
 
         var csv = File.ReadAllLines(Path.Combine(outDir, "slide.tiles.csv"));
-        Assert.Equal("x,y,size,level,probability", csv[0]);
-        var tiles = csv.Skip(1).Select(l => l.Split(',')).ToDictionary(c => (int.Parse(c[0]) / P - 1, int.Parse(c[1]) / P - 1), c => double.Parse(c[4], System.Globalization.CultureInfo.InvariantCulture));
-        Assert.All(csv.Skip(1), l => Assert.Equal("1", l.Split(',')[3]));
+        Assert.Equal("minx,miny,width,height,level,x,y,size,probability", csv[0]);
+        var tiles = csv.Skip(1).Select(l => l.Split(',')).ToDictionary(c => (int.Parse(c[5]) / P - 1, int.Parse(c[6]) / P - 1), c => double.Parse(c[8], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.All(csv.Skip(1), l => Assert.Equal("1", l.Split(',')[4]));
+        // Level-0 rectangles: level 1 is 2x downsampled, so a 96 px window at (x, y) is 192 px at (2x, 2y).
+        Assert.All(csv.Skip(1), l =>
+        {
+            var c = l.Split(',').Select(long.Parse).Take(8).ToArray();
+            Assert.Equal((c[5] * 2, c[6] * 2, 192L, 192L), (c[0], c[1], c[2], c[3]));
+        });
         Assert.DoesNotContain(tiles.Keys, k => k.Item1 < 0 || k.Item2 < 0 || k.Item1 >= N || k.Item2 >= N);
 
         var geo = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "slide.geojson")))!;
@@ -419,7 +450,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         var small = _dir["small.png"];
         WritePng(small, new byte[64 * 64 * 3], 64, 64);
-        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, small, "--output", _dir["o"]);
+        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, small, "--output", _dir["o"], "--mpp", "0.972");
         Assert.Equal(1, run.Code);
         var line = Assert.Single(run.Err.Trim().Split('\n'), l => l.StartsWith("error:", StringComparison.Ordinal));
         Assert.Contains(small, line);
