@@ -19,7 +19,7 @@ public static class PcamApp
         foreach (var command in new ICommandFactory[]
                  {
                      new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new HeatmapCommand(), new InspectCommand(),
-                     new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(), new ExportCommand(),
+                     new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(), new ExportCommand(), new PatchesCommand(),
                  })
             root.Subcommands.Add(command.Create(cli));
         var parse = root.Parse(args);

@@ -105,7 +105,8 @@ public static class AnnotationReader
                 throw new AnnotationError($"feature {index} ({name}) has no geometry.");
             AddGeometry(geometry, target, $"feature {index} ({name})");
         }
-        if (classes.Count > 0 && tumour.Count == 0 && !classes.Any(c => Matches(c, options.ExclusionClasses)))
+        // Classified objects but none of the tumour class: almost always a misspelt or renamed class, so say which exist.
+        if (classes.Count > 0 && tumour.Count == 0)
             throw new AnnotationError($"no feature of class '{options.PositiveClass}' (classes in the file: {string.Join(", ", classes)}); choose the tumour class with --positive-class.");
         return new SlideAnnotation(path, tumour, exclusion);
     }
@@ -222,7 +223,7 @@ public static class AnnotationReader
             if (ring.Count < 3) throw new AnnotationError($"{where}: has {ring.Count} distinct vertices; a polygon needs at least 3.");
             (isTumour ? tumour : exclusion).Add(new AnnotationPolygon([ring.ToArray()]));
         }
-        if (groups.Count > 0 && tumour.Count == 0 && exclusion.Count == 0)
+        if (groups.Count > 0 && tumour.Count == 0)
             throw new AnnotationError($"no annotation in group '{options.PositiveClass}' or {string.Join("/", options.AsapTumourGroups)} (groups in the file: {string.Join(", ", groups)}); choose the tumour group with --positive-class.");
         return new SlideAnnotation(path, tumour, exclusion);
     }

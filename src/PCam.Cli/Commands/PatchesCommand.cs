@@ -1,0 +1,135 @@
+using System.CommandLine;
+using PCam.MLNet.Data;
+using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Patches;
+using PCam.MLNet.Training;
+
+namespace PCam.Cli.Commands;
+
+/// <summary>`pcam patches`: annotated slides to an official-layout PCam-style training set.</summary>
+internal sealed class PatchesCommand : ICommandFactory
+{
+    public Command Create(CliContext cli)
+    {
+        var defaults = new PatchSetOptions();
+        var slides = new Option<string?>("--slides") { Description = "Folder of slides (TIFF, SVS, or any format OpenSlide reads); the slide id is the file stem." };
+        var list = new Option<string?>("--list") { Description = "CSV of slides: a 'path' column (relative to the CSV) and optional 'slide_id' and 'label' (0/1) columns; or one path per line." };
+        var annotations = new Option<string?>("--annotations") { Description = "Folder of annotations named by slide id: ID.geojson / ID.json (QuPath) or ID.xml (ASAP, Camelyon16). A slide without one is normal." };
+        var output = new Option<string>("--output") { Description = "Folder for camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5, patches.csv and dataset.json.", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the slide split, the sampling and the row order.", DefaultValueFactory = _ => defaults.Seed };
+        var positive = new Option<string>("--positive-class") { Description = "QuPath class (or ASAP group) of tumour regions; Camelyon16's _0/_1 and Camelyon17's metastases groups always count.", DefaultValueFactory = _ => defaults.Annotations.PositiveClass };
+        var labels = new Option<string?>("--labels") { Description = "CSV slide_id,label (0/1, normal/tumor): slide labels for slides without annotation files." };
+        var max = new Option<int>("--max-per-slide") { Description = "Most patches from one slide (half tumour, half normal when it has both).", DefaultValueFactory = _ => defaults.MaxPerSlide };
+        var split = new Option<string>("--split") { Description = "Fractions of the slides for train,valid,test (a slide goes whole to one split).", DefaultValueFactory = _ => "0.8,0.1,0.1" };
+        var gzip = new Option<bool>("--gzip") { Description = "Write .h5.gz files (gzip, as PCam's downloads) instead of .h5." };
+        var margin = new Option<int>("--negative-margin") { Description = "Window pixels around the centre 32x32 that must be tumour-free for a negative (ambiguous windows are skipped).", DefaultValueFactory = _ => defaults.NegativeMargin };
+        var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue (as in `pcam heatmap`).", DefaultValueFactory = _ => defaults.MinTissueFraction };
+        var noBalance = new Option<bool>("--no-balance") { Description = "Keep every sampled patch instead of balancing the classes within each split." };
+        var mpp = new Option<double?>("--mpp") { Description = "Level 0's um/px for slides whose files do not say." };
+        var cmd = new Command("patches", "Cut a PCam-style training set (official HDF5 layout, 96x96 at 0.972 um/px, centre-32x32 labels) from annotated slides.")
+        {
+            slides, list, annotations, output, seed, positive, labels, max, split, gzip, margin, minTissue, noBalance, mpp,
+        };
+        cli.Bind(cmd, (parse, log) =>
+        {
+            var options = new PatchSetOptions
+            {
+                Seed = parse.GetValue(seed), MaxPerSlide = parse.GetValue(max), Split = PatchSetOptions.ParseSplit(parse.GetValue(split)!),
+                Annotations = new AnnotationOptions { PositiveClass = parse.GetValue(positive)! },
+                NegativeMargin = parse.GetValue(margin), MinTissueFraction = parse.GetValue(minTissue), Balance = !parse.GetValue(noBalance),
+                Gzip = parse.GetValue(gzip), MicronsPerPixel = parse.GetValue(mpp),
+            };
+            options.Validate();
+            var inputs = SlideInputs.Resolve(parse.GetValue(slides), parse.GetValue(list), parse.GetValue(annotations), parse.GetValue(labels));
+            log.Info($"{inputs.Count} slide(s), {inputs.Count(s => s.AnnotationPath != null)} with annotations.");
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                PatchSetResult result;
+                using (var progress = new StageProgress(log))
+                    result = PatchSetBuilder.Build(inputs, parse.GetValue(output)!, options, progress, log.Warning, cancel.Token);
+                foreach (var s in result.Slides)
+                    cli.Out.WriteLine($"{s.Slide.Id,-24} {s.Split.FileToken(),-5} {s.Tumour,6:N0} tumour {s.Normal,7:N0} normal   ({s.TumourCandidates:N0} tumour / {s.NormalCandidates:N0} normal windows on tissue)");
+                foreach (var (sp, (t, n)) in result.Counts)
+                    if (t + n > 0) cli.Out.WriteLine($"{sp.FileToken(),-5}  {t + n:N0} patches ({t:N0} tumour, {n:N0} normal)");
+                foreach (var f in result.Files) cli.Out.WriteLine(f);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary>Slides from a folder or a list, matched with their annotation files and --labels.</summary>
+internal static class SlideInputs
+{
+    static readonly string[] SlideExtensions = [".tif", ".tiff", ".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".svslide", ".png", ".jpg", ".jpeg"];
+
+    public static List<SlideInput> Resolve(string? folder, string? list, string? annotations, string? labelsCsv)
+    {
+        if ((folder is null) == (list is null)) throw new ArgumentException("give the slides with exactly one of --slides DIR or --list FILE.csv.");
+        if (annotations is not null && !Directory.Exists(annotations)) throw new PCamDataException($"{annotations}: annotation folder not found.");
+        var labels = labelsCsv is null ? new Dictionary<string, bool>() : ReadLabels(labelsCsv);
+        var found = new List<(string Id, string Path, bool? Label)>();
+        if (folder is not null)
+        {
+            if (!Directory.Exists(folder)) throw new PCamDataException($"{folder}: slide folder not found.");
+            foreach (var f in Directory.EnumerateFiles(folder).Where(f => SlideExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal))
+                found.Add((Path.GetFileNameWithoutExtension(f), f, null));
+            if (found.Count == 0) throw new PCamDataException($"{folder}: no slides ({string.Join(", ", SlideExtensions)}).");
+        }
+        else
+        {
+            if (!File.Exists(list)) throw new PCamDataException($"{list}: slide list not found.");
+            var lines = File.ReadAllLines(list!).Where(l => !string.IsNullOrWhiteSpace(l)).ToList();
+            var baseDir = Path.GetDirectoryName(Path.GetFullPath(list!))!;
+            var header = lines.Count > 0 ? lines[0].Split(',').Select(h => h.Trim().ToLowerInvariant()).ToArray() : [];
+            int pathCol = Array.IndexOf(header, "path"), idCol = Array.IndexOf(header, "slide_id"), labelCol = Array.IndexOf(header, "label");
+            foreach (var (line, n) in lines.Select((l, n) => (l, n)).Skip(pathCol >= 0 ? 1 : 0))
+            {
+                var cells = line.Split(',').Select(c => c.Trim()).ToArray();
+                var p = pathCol >= 0 ? (pathCol < cells.Length ? cells[pathCol] : "") : line.Trim();
+                if (p.Length == 0) throw new PCamDataException($"{list}: line {n + 1} has no path.");
+                var full = Path.IsPathRooted(p) ? p : Path.Combine(baseDir, p);
+                if (!File.Exists(full)) throw new PCamDataException($"{list}: line {n + 1}: slide {full} not found.");
+                var id = idCol >= 0 && idCol < cells.Length && cells[idCol].Length > 0 ? cells[idCol] : Path.GetFileNameWithoutExtension(full);
+                bool? label = labelCol >= 0 && labelCol < cells.Length && cells[labelCol].Length > 0 ? ParseLabel(cells[labelCol], $"{list}: line {n + 1}") : null;
+                found.Add((id, full, label));
+            }
+            if (found.Count == 0) throw new PCamDataException($"{list}: lists no slides.");
+        }
+        foreach (var id in labels.Keys)
+            if (!found.Any(f => f.Id == id)) throw new PCamDataException($"{labelsCsv}: slide '{id}' is not among the slides given.");
+        return found.Select(f => new SlideInput(f.Id, f.Path, annotations is null ? null : AnnotationReader.Find(annotations, f.Id),
+            labels.TryGetValue(f.Id, out var l) ? l : f.Label)).ToList();
+    }
+
+    public static Dictionary<string, bool> ReadLabels(string path)
+    {
+        if (!File.Exists(path)) throw new PCamDataException($"{path}: labels file not found.");
+        var result = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var lines = File.ReadAllLines(path);
+        for (int n = 0; n < lines.Length; n++)
+        {
+            var cells = lines[n].Split(',').Select(c => c.Trim()).ToArray();
+            if (cells.Length == 0 || cells[0].Length == 0) continue;
+            if (n == 0 && cells.Length >= 2 && cells[1].Equals("label", StringComparison.OrdinalIgnoreCase)) continue;
+            if (cells.Length < 2) throw new PCamDataException($"{path}: line {n + 1}: expected slide_id,label.");
+            result[cells[0]] = ParseLabel(cells[1], $"{path}: line {n + 1}");
+        }
+        return result;
+    }
+
+    static bool ParseLabel(string s, string where) => s.ToLowerInvariant() switch
+    {
+        "1" or "tumor" or "tumour" or "positive" or "true" => true,
+        "0" or "normal" or "negative" or "false" => false,
+        _ => throw new PCamDataException($"{where}: label '{s}' is not 0/1, normal/tumor."),
+    };
+}

@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using PCam.MLNet.Data;
+using PCam.MLNet.Slides;
+using PCam.MLNet.Tests.Cli;
+using PCam.MLNet.Tests.Data;
+using Xunit;
+
+namespace PCam.MLNet.Tests.Slides;
+
+/// <summary>
+/// Generated slides with drawn tumour and its annotation in both formats, through `pcam patches`: labels match the
+/// geometry exactly, slides never share a split, rows line up with the slide's pixels, and `pcam verify` accepts it.
+/// </summary>
+public sealed class PatchesTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>Slide id -> (side, um/px, pyramid, tumour, annotation format).</summary>
+    internal static readonly (string Id, int Side, double Mpp, bool Pyramid, bool Tumour, string? Format)[] Cohort =
+    [
+        ("s0", 1024, 0.486, true, true, "geojson"),
+        ("s1", 1024, 0.486, true, true, "xml"),
+        ("s2", 1000, 0.6, false, true, "geojson"), // windows resampled (1.62 level pixels per window pixel)
+        ("s3", 1024, 0.486, true, true, "xml"),
+        ("s4", 1024, 0.486, true, false, null),
+        ("s5", 1000, 0.6, false, false, null),
+    ];
+
+    internal static (string Slides, string Annotations) WriteCohort(TempDir dir)
+    {
+        string slides = dir["slides"], annotations = dir["annotations"];
+        Directory.CreateDirectory(slides);
+        Directory.CreateDirectory(annotations);
+        int seed = 0;
+        foreach (var (id, side, mpp, pyramid, tumour, format) in Cohort)
+        {
+            var t = tumour ? SyntheticSlides.Tumour.For(side) : null;
+            SyntheticSlides.Write(Path.Combine(slides, id + ".tif"), side, mpp, t, seed++, pyramid);
+            if (format == "geojson") File.WriteAllText(Path.Combine(annotations, id + ".geojson"), SyntheticSlides.GeoJson(t!));
+            if (format == "xml") File.WriteAllText(Path.Combine(annotations, id + ".xml"), SyntheticSlides.AsapXml(t!));
+        }
+        return (slides, annotations);
+    }
+
+    internal sealed record Row(string Slide, long MinX, long MinY, bool Label, string Split, double Fraction, int Index);
+
+    internal static List<Row> ReadCsv(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        Assert.Equal("slide_id,minx,miny,label,split,tumour_fraction,row", lines[0]);
+        return lines.Skip(1).Select(l => l.Split(',')).Select(c => new Row(c[0], long.Parse(c[1], CultureInfo.InvariantCulture),
+            long.Parse(c[2], CultureInfo.InvariantCulture), c[3] == "1", c[4], double.Parse(c[5], CultureInfo.InvariantCulture), int.Parse(c[6], CultureInfo.InvariantCulture))).ToList();
+    }
+
+    [Fact]
+    public void Patch_labels_match_the_drawn_geometry_and_splits_never_share_a_slide()
+    {
+        var (slides, annotations) = WriteCohort(_dir);
+        var output = _dir["set"];
+        var (code, stdout, err) = CliTests.Pcam("patches", "--slides", slides, "--annotations", annotations, "--output", output,
+            "--seed", "3", "--max-per-slide", "60", "--split", "0.5,0.25,0.25");
+        Assert.True(code == 0, err);
+        Assert.Contains("camelyonpatch_level_2_split_train_x.h5", stdout);
+        var rows = ReadCsv(Path.Combine(output, "patches.csv"));
+
+        // Labels: PCam's rule computed by plain arithmetic on the drawn rectangles.
+        int tumourRows = 0, partial = 0;
+        foreach (var r in rows)
+        {
+            var c = Cohort.Single(s => s.Id == r.Slide);
+            using var slide = SlideImage.Open(Path.Combine(slides, r.Slide + ".tif"));
+            var sampling = WindowSampling.Choose(slide);
+            double p = sampling.Scale * slide.Levels[sampling.Level].DownsampleX;
+            int expected = c.Tumour ? SyntheticSlides.Tumour.For(c.Side).CentreCount(r.MinX, r.MinY, p) : 0;
+            Assert.True(r.Label == expected > 0, $"{r.Slide} ({r.MinX},{r.MinY}): label {r.Label}, {expected} tumour centre pixels");
+            Assert.Equal(expected / 1024.0, r.Fraction); // k/1024 is written exactly
+            if (r.Label) tumourRows++;
+            if (expected is > 0 and < 1024) partial++;
+        }
+        Assert.True(tumourRows > 20 && partial > 0, $"{tumourRows} tumour rows, {partial} on a border");
+
+        // Splits: every slide in exactly one; every split present; dataset.json agrees.
+        var splitOf = rows.GroupBy(r => r.Slide).ToDictionary(g => g.Key, g => g.Select(r => r.Split).Distinct().ToList());
+        Assert.All(splitOf, kv => Assert.Single(kv.Value));
+        Assert.Equal(["test", "train", "valid"], rows.Select(r => r.Split).Distinct().Order());
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "dataset.json")))!;
+        foreach (var split in new[] { "train", "valid", "test" })
+            foreach (var id in json["splits"]![split]!["slides"]!.AsArray().Select(n => n!.GetValue<string>()))
+                if (splitOf.TryGetValue(id, out var s)) Assert.Equal(split, s[0]);
+        Assert.Equal(rows.Count(r => r.Split == "train"), json["splits"]!["train"]!["patches"]!.GetValue<int>());
+
+        // The HDF5 rows are the CSV rows: labels, shapes, and pixels read back from the slide at the CSV's position.
+        foreach (var split in new[] { PCamSplit.Train, PCamSplit.Valid, PCamSplit.Test })
+        {
+            var mine = rows.Where(r => r.Split == split.FileToken()).OrderBy(r => r.Index).ToList();
+            using var view = PCamData.Open(output, split);
+            Assert.Equal(mine.Count, view.Source.RowCount);
+            if (split == PCamSplit.Train) Assert.Equal(mine.Count / 2, mine.Count(r => r.Label)); // balanced
+            var buffer = new byte[PatchSchema.ImageBytes];
+            var direct = new byte[PatchSchema.ImageBytes];
+            for (int k = 0; k < mine.Count; k++)
+            {
+                Assert.Equal(k, mine[k].Index);
+                Assert.Equal(mine[k].Label, view.Source.GetLabel(k));
+                if (k % 7 != 0) continue;
+                view.Source.ReadImages(k, 1, buffer);
+                using var slide = SlideImage.Open(Path.Combine(slides, mine[k].Slide + ".tif"));
+                var sampling = WindowSampling.Choose(slide);
+                slide.SelectLevel(sampling.Level);
+                new SlideWindows(slide, sampling).ReadAtLevel0(mine[k].MinX, mine[k].MinY, direct);
+                Assert.True(buffer.AsSpan().SequenceEqual(direct), $"{split} row {k} differs from {mine[k].Slide} at ({mine[k].MinX},{mine[k].MinY})");
+            }
+        }
+
+        var verify = CliTests.Pcam("verify", output);
+        Assert.True(verify.Code == 0, verify.Out + verify.Err);
+        Assert.Contains("train  ok", verify.Out);
+
+        // Same seed, same set; --gzip writes .h5.gz that verify reads too.
+        var again = _dir["again"];
+        Assert.Equal(0, CliTests.Pcam("patches", "--slides", slides, "--annotations", annotations, "--output", again,
+            "--seed", "3", "--max-per-slide", "60", "--split", "0.5,0.25,0.25", "--gzip").Code);
+        Assert.Equal(File.ReadAllText(Path.Combine(output, "patches.csv")), File.ReadAllText(Path.Combine(again, "patches.csv")));
+        Assert.True(File.Exists(Path.Combine(again, "camelyonpatch_level_2_split_train_x.h5.gz")));
+        Assert.False(File.Exists(Path.Combine(again, "camelyonpatch_level_2_split_train_x.h5")));
+        var verifyGz = CliTests.Pcam("verify", again, "--cache-dir", _dir["cache"]);
+        Assert.True(verifyGz.Code == 0, verifyGz.Out + verifyGz.Err);
+    }
+
+    [Fact]
+    public void A_malformed_annotation_is_one_error_naming_it_and_writes_nothing()
+    {
+        var slides = _dir["slides"];
+        var annotations = _dir["annotations"];
+        Directory.CreateDirectory(slides);
+        Directory.CreateDirectory(annotations);
+        var t = SyntheticSlides.Tumour.For(512);
+        SyntheticSlides.Write(Path.Combine(slides, "a.tif"), 512, 0.972, t, 1, pyramid: false);
+        SyntheticSlides.Write(Path.Combine(slides, "b.tif"), 512, 0.972, null, 2, pyramid: false);
+        var bad = Path.Combine(annotations, "a.geojson");
+        File.WriteAllText(bad, SyntheticSlides.GeoJson(t).Replace("\"Tumor\"", "\"Tumour\""));
+        var output = _dir["set"];
+        var (code, _, err) = CliTests.Pcam("patches", "--slides", slides, "--annotations", annotations, "--output", output);
+        Assert.Equal(1, code);
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
+        Assert.Single(lines);
+        Assert.StartsWith($"error: {bad}: no feature of class 'Tumor'", lines[0]);
+        Assert.DoesNotContain("   at ", err);
+        Assert.False(Directory.Exists(output) && Directory.EnumerateFiles(output, "*", SearchOption.AllDirectories).Any());
+
+        File.WriteAllText(bad, """{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[100,100],[9000,100],[9000,400],[100,100]]]},"properties":{"classification":{"name":"Tumor"}}}]}"""); // outside the 512 px slide
+        (code, _, err) = CliTests.Pcam("patches", "--slides", slides, "--annotations", annotations, "--output", output);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: {bad}: a polygon spans", err);
+    }
+}
