@@ -21,11 +21,13 @@ internal sealed class HeatmapCommand : ICommandFactory
         var batch = new Option<int>("--batch-size") { Description = "Windows per ONNX Runtime call.", DefaultValueFactory = _ => defaults.BatchSize };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var noMask = new Option<bool>("--no-tissue-mask") { Description = "Score every window, glass included." };
+        var scoring = new HeatmapAnnotations();
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
         var cmd = new Command("heatmap", "Score 96x96 windows of large images or tiled slides: probability CSV, heatmap PNG, QuPath GeoJSON and a summary per input.")
         {
             model, inputs, output, stride, level, mpp, threshold, batch, device, noMask, minTissue,
         };
+        foreach (var o in scoring.All) cmd.Options.Add(o);
         cli.Bind(cmd, (parse, log) =>
         {
             var options = new HeatmapOptions
@@ -43,6 +45,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                 if (!File.Exists(f)) throw new PCam.MLNet.Data.PCamDataException($"{f}: input image not found.");
             if (files.GroupBy(f => Path.GetFileNameWithoutExtension(f), StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } clash)
                 throw new PCam.MLNet.Data.PCamDataException($"{string.Join(" and ", clash)}: inputs share the name '{clash.Key}', so their outputs ({clash.Key}.tiles.csv, ...) would overwrite each other; rename one or run them separately.");
+            var annotations = scoring.Start(parse, files);
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;
@@ -71,8 +74,12 @@ internal sealed class HeatmapCommand : ICommandFactory
                     var top = result.Probability.Where(p => !float.IsNaN(p)).DefaultIfEmpty(float.NaN).Max();
                     log.Info($"{input}: {result.WindowsScored:N0} of {result.WindowsTotal:N0} windows scored in {result.ScoringSeconds:F1} s " +
                              $"({result.WindowsPerSecond:F1} windows/s), max probability {top:F3}.");
+                    if (annotations?.Score(result, paths.SummaryJson) is { } scored)
+                        log.Info($"{input}: window AUC {scored.WindowAuc:F3}, accuracy {scored.WindowAccuracy:F3}, Dice {scored.Dice:F3}, " +
+                                 $"{scored.LesionsDetected} of {scored.DetectableLesions} lesions detected, {scored.FalsePositiveRegions} false-positive region(s).");
                     cli.Out.WriteLine(paths.SummaryJson);
                 }
+                if (annotations is not null) cli.Out.WriteLine(annotations.Finish(outDir));
             }
             finally
             {

@@ -103,5 +103,7 @@ public sealed class EvaluationTests
         Assert.All(counts, c => Assert.True(c >= 1, $"every split gets a slide when there are enough: {string.Join(",", counts)}"));
         Assert.True(counts[0] >= counts[1] && counts[0] >= counts[2]);
         Assert.Equal(split, SlideSplitter.Assign(isTumour, [0.8, 0.1, 0.1], seed)); // seeded
+        if (tumour >= 3) // enough tumour slides: every split has one, so every split has both classes
+            Assert.All(Enumerable.Range(0, 3), s => Assert.Contains(Enumerable.Range(0, n), i => split[i] == s && isTumour[i]));
     }
 }

@@ -155,4 +155,46 @@ public sealed class PatchesTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains($"error: {bad}: a polygon spans", err);
     }
+
+    /// <summary>
+    /// patches -> train -> heatmap --annotations on the slides kept out of training: the windows of the held-out tumour
+    /// slides are ranked well above chance against their annotation, and the run's cohort files are written.
+    /// </summary>
+    [Fact]
+    public void Patches_train_and_heatmap_with_annotations_round_trip()
+    {
+        var (slides, annotations) = WriteCohort(_dir);
+        var set = _dir["set"];
+        Assert.Equal(0, CliTests.Pcam("patches", "--slides", slides, "--annotations", annotations, "--output", set,
+            "--seed", "3", "--max-per-slide", "60", "--split", "0.5,0.25,0.25").Code);
+        var model = _dir["model.zip"];
+        var train = CliTests.Pcam("train", "--data", set, "--model", model, "--image-size", "96", "--tta", "false", "--cache-dir", _dir["cache"]);
+        Assert.True(train.Code == 0, train.Out + train.Err);
+
+        var rows = ReadCsv(Path.Combine(set, "patches.csv"));
+        var heldOut = rows.Where(r => r.Split != "train").Select(r => r.Slide).Distinct().Order().ToList();
+        Assert.DoesNotContain(heldOut, id => rows.Any(r => r.Slide == id && r.Split == "train"));
+        var output = _dir["heatmaps"];
+        var args = new List<string> { "heatmap", "--model", model, "--output", output, "--annotations", annotations };
+        args.AddRange(heldOut.Select(id => Path.Combine(slides, id + ".tif")));
+        var heat = CliTests.Pcam([.. args]);
+        Assert.True(heat.Code == 0, heat.Out + heat.Err);
+        Assert.Contains("against annotations", heat.Out);
+
+        var tumourHeldOut = heldOut.Where(id => Cohort.Single(c => c.Id == id).Tumour).ToList();
+        Assert.NotEmpty(tumourHeldOut);
+        foreach (var id in tumourHeldOut)
+        {
+            var a = JsonNode.Parse(File.ReadAllText(Path.Combine(output, id + ".summary.json")))!["annotations"]!;
+            double auc = a["windowAuc"]!.GetValue<double>();
+            Assert.True(auc > 0.85, $"{id}: window AUC {auc} (chance is 0.5)");
+            Assert.True(a["tumourWindows"]!.GetValue<long>() > 0);
+            Assert.True(a["lesionsDetected"]!.GetValue<int>() >= 1, $"{id}: no lesion detected");
+            Assert.True(a["dice"]!.GetValue<double>() > 0.5, $"{id}: Dice {a["dice"]}");
+        }
+        var cohort = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "annotations.json")))!;
+        Assert.Equal(heldOut.Count, cohort["slides"]!.GetValue<int>());
+        Assert.NotNull(cohort["froc"]!["score"]);
+        Assert.True(File.Exists(Path.Combine(output, "froc.csv")));
+    }
 }
