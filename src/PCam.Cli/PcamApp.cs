@@ -18,7 +18,7 @@ public static class PcamApp
         var cli = new CliContext(stdout, stderr, interactive, verbose);
         foreach (var command in new ICommandFactory[]
                  {
-                     new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new HeatmapCommand(), new InspectCommand(),
+                     new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new HeatmapCommand(), new HeatmapReportCommand(), new InspectCommand(),
                      new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(), new ExportCommand(), new PatchesCommand(),
                  })
             root.Subcommands.Add(command.Create(cli));

@@ -1,63 +1,39 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Evaluation;
 
 namespace PCam.Cli.Commands;
 
-/// <summary>The `--annotations` part of `pcam heatmap`: options, per-slide scoring and the cohort files.</summary>
+/// <summary>The `--annotations` part of `pcam heatmap`: its options, the up-front check, and the cohort line.</summary>
 internal sealed class HeatmapAnnotations
 {
-    public Option<string?> Annotations { get; } = new("--annotations") { Description = "Folder of annotations named by slide (STEM.geojson/.json from QuPath, STEM.xml from ASAP/Camelyon16): scores each heatmap against them (window AUC, accuracy, Dice, lesions) and writes annotations.json and froc.csv. A slide without one is normal." };
-    public Option<string> PositiveClass { get; } = new("--positive-class") { Description = "QuPath class (or ASAP group) of tumour regions.", DefaultValueFactory = _ => "Tumor" };
-    public Option<string?> Labels { get; } = new("--labels") { Description = "CSV slide_id,label (0/1): slide labels for the slide-level ROC AUC (default: tumour when the annotation marks tumour)." };
+    public Option<string?> Annotations { get; } = new("--annotations") { Description = "Folder of annotations named by slide id or file stem (.geojson/.json from QuPath, .xml from ASAP/Camelyon16): scores each heatmap against them (window AUC, accuracy, Dice, lesions) into summary.json and slides.csv, and the cohort (slide AUC, Camelyon16 FROC) into annotations.json and froc.csv. A slide without one is normal; --list's label column overrides slide labels." };
+    public Option<string> PositiveClass { get; } = new("--positive-class") { Description = "QuPath class (or ASAP group) of tumour regions.", DefaultValueFactory = _ => new AnnotationOptions().PositiveClass };
 
-    public IEnumerable<Option> All => [Annotations, PositiveClass, Labels];
+    public IEnumerable<Option> All => [Annotations, PositiveClass];
 
-    /// <summary>Checks the options and every annotation file before the model loads; null when --annotations is absent.</summary>
-    public Run? Start(ParseResult parse, IReadOnlyList<string> inputs)
+    /// <summary>Null without --annotations; otherwise checks every slide's annotation file before the model loads.</summary>
+    public SlideAnnotator? Start(ParseResult parse, IReadOnlyList<SlideInput> slides)
     {
         var dir = parse.GetValue(Annotations);
-        if (dir is null)
-        {
-            if (parse.GetValue(Labels) is not null) throw new ArgumentException("--labels needs --annotations.");
-            return null;
-        }
+        if (dir is null) return null;
         if (!Directory.Exists(dir)) throw new PCamDataException($"{dir}: annotation folder not found.");
-        var options = new AnnotationOptions { PositiveClass = parse.GetValue(PositiveClass)! };
-        var labels = parse.GetValue(Labels) is { } csv ? SlideInputs.ReadLabels(csv) : null;
-        var files = new Dictionary<string, string?>();
-        foreach (var input in inputs)
-        {
-            var id = Path.GetFileNameWithoutExtension(input);
-            var path = AnnotationReader.Find(dir, id);
-            if (path is not null) AnnotationReader.Read(path, options); // malformed files fail before any scoring
-            files[input] = path;
-        }
-        return new Run(options, files, labels);
+        var annotator = new SlideAnnotator(dir, new AnnotationOptions { PositiveClass = parse.GetValue(PositiveClass)! });
+        annotator.CheckAll(slides.Select(s => (s.SlideId, s.Path)));
+        return annotator;
     }
 
-    internal sealed class Run(AnnotationOptions options, Dictionary<string, string?> files, Dictionary<string, bool>? labels)
+    /// <summary>One line about the cohort's annotations.json, or null when it was not written.</summary>
+    public static string? Summary(string results)
     {
-        private readonly List<SlideEvaluation> _slides = [];
-        public IReadOnlyList<SlideEvaluation> Slides => _slides;
-
-        public SlideEvaluation Score(HeatmapResult result, string summaryPath)
-        {
-            var path = files.GetValueOrDefault(result.Input);
-            var e = HeatmapEvaluation.Score(result, path, options);
-            HeatmapEvaluation.AddToSummary(summaryPath, e, path);
-            _slides.Add(e);
-            return e;
-        }
-
-        public string Finish(string outputDir)
-        {
-            var json = HeatmapEvaluation.WriteCohort(outputDir, _slides, labels);
-            var froc = json["froc"]?["score"]?.ToString() ?? "n/a";
-            return $"{_slides.Count} slide(s) against annotations: slide AUC {json["slideAuc"]?.ToString() ?? "n/a (one class)"}, FROC {froc}, " +
-                   $"{json["lesionsDetected"]} of {json["detectableLesions"]} lesions detected, {json["falsePositiveRegions"]} false-positive regions -> {Path.Combine(outputDir, HeatmapEvaluation.CohortJson)}";
-        }
+        var path = Path.Combine(results, HeatmapEvaluation.CohortJson);
+        if (!File.Exists(path)) return null;
+        var json = JsonNode.Parse(File.ReadAllText(path))!;
+        return $"{json["slides"]} slide(s) against annotations: slide AUC {json["slideAuc"]?.ToString() ?? "n/a (one class)"}, " +
+               $"FROC {json["froc"]?["score"]?.ToString() ?? "n/a"}, mean window AUC {json["windowAucMean"]?.ToString() ?? "n/a"}, " +
+               $"{json["lesionsDetected"]} of {json["detectableLesions"]} lesions detected, {json["falsePositiveRegions"]} false-positive region(s) -> {path}";
     }
 }

@@ -104,7 +104,7 @@ internal static class HeatmapBench
         var total = Stopwatch.StartNew();
         HeatmapResult result;
         result = SlideHeatmap.Run(windowModel, slide, options, null, log.Info);
-        HeatmapWriter.Write(result, Path.Combine(work, "out"), modelPath, total.Elapsed.TotalSeconds);
+        HeatmapWriter.Write(result, Path.Combine(work, "out", "bench-slide"), "bench-slide", modelPath, total.Elapsed.TotalSeconds);
         double totalSeconds = total.Elapsed.TotalSeconds;
         double f2 = Featurize();
         long peak;

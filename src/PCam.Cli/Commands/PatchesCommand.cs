@@ -13,7 +13,7 @@ internal sealed class PatchesCommand : ICommandFactory
     {
         var defaults = new PatchSetOptions();
         var slides = new Option<string?>("--slides") { Description = "Folder of slides (TIFF, SVS, or any format OpenSlide reads); the slide id is the file stem." };
-        var list = new Option<string?>("--list") { Description = "CSV of slides: a 'path' column (relative to the CSV) and optional 'slide_id' and 'label' (0/1) columns; or one path per line." };
+        var list = new Option<string?>("--list") { Description = "CSV of slides: a 'path' column (relative to the CSV) and optional 'slide_id' and 'label' (0/1, normal/tumor) columns." };
         var annotations = new Option<string?>("--annotations") { Description = "Folder of annotations named by slide id: ID.geojson / ID.json (QuPath) or ID.xml (ASAP, Camelyon16). A slide without one is normal." };
         var output = new Option<string>("--output") { Description = "Folder for camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5, patches.csv and dataset.json.", Required = true };
         var seed = new Option<int>("--seed") { Description = "Seed of the slide split, the sampling and the row order.", DefaultValueFactory = _ => defaults.Seed };
@@ -40,7 +40,7 @@ internal sealed class PatchesCommand : ICommandFactory
                 Gzip = parse.GetValue(gzip), MicronsPerPixel = parse.GetValue(mpp),
             };
             options.Validate();
-            var inputs = SlideInputs.Resolve(parse.GetValue(slides), parse.GetValue(list), parse.GetValue(annotations), parse.GetValue(labels));
+            var inputs = PatchSlides.Resolve(parse.GetValue(slides), parse.GetValue(list), parse.GetValue(annotations), parse.GetValue(labels));
             log.Info($"{inputs.Count} slide(s), {inputs.Count(s => s.AnnotationPath != null)} with annotations.");
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -66,48 +66,23 @@ internal sealed class PatchesCommand : ICommandFactory
     }
 }
 
-/// <summary>Slides from a folder or a list, matched with their annotation files and --labels.</summary>
-internal static class SlideInputs
+/// <summary>Slides (a folder or a --list CSV, gathered as `pcam heatmap` gathers them) matched with their annotation
+/// files and --labels.</summary>
+internal static class PatchSlides
 {
-    static readonly string[] SlideExtensions = [".tif", ".tiff", ".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".svslide", ".png", ".jpg", ".jpeg"];
-
-    public static List<SlideInput> Resolve(string? folder, string? list, string? annotations, string? labelsCsv)
+    public static List<PatchSlide> Resolve(string? folder, string? list, string? annotations, string? labelsCsv)
     {
         if ((folder is null) == (list is null)) throw new ArgumentException("give the slides with exactly one of --slides DIR or --list FILE.csv.");
+        if (folder is not null && !Directory.Exists(folder)) throw new PCamDataException($"{folder}: slide folder not found.");
         if (annotations is not null && !Directory.Exists(annotations)) throw new PCamDataException($"{annotations}: annotation folder not found.");
+        var found = PCam.MLNet.Slides.Cohort.SlideInputs.Collect(folder is null ? [] : [folder], recursive: false, list);
+        if (found.Count == 0) throw new PCamDataException($"{folder ?? list}: no slides found (extensions {string.Join(" ", PCam.MLNet.Slides.Cohort.SlideInputs.Extensions)}).");
         var labels = labelsCsv is null ? new Dictionary<string, bool>() : ReadLabels(labelsCsv);
-        var found = new List<(string Id, string Path, bool? Label)>();
-        if (folder is not null)
-        {
-            if (!Directory.Exists(folder)) throw new PCamDataException($"{folder}: slide folder not found.");
-            foreach (var f in Directory.EnumerateFiles(folder).Where(f => SlideExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal))
-                found.Add((Path.GetFileNameWithoutExtension(f), f, null));
-            if (found.Count == 0) throw new PCamDataException($"{folder}: no slides ({string.Join(", ", SlideExtensions)}).");
-        }
-        else
-        {
-            if (!File.Exists(list)) throw new PCamDataException($"{list}: slide list not found.");
-            var lines = File.ReadAllLines(list!).Where(l => !string.IsNullOrWhiteSpace(l)).ToList();
-            var baseDir = Path.GetDirectoryName(Path.GetFullPath(list!))!;
-            var header = lines.Count > 0 ? lines[0].Split(',').Select(h => h.Trim().ToLowerInvariant()).ToArray() : [];
-            int pathCol = Array.IndexOf(header, "path"), idCol = Array.IndexOf(header, "slide_id"), labelCol = Array.IndexOf(header, "label");
-            foreach (var (line, n) in lines.Select((l, n) => (l, n)).Skip(pathCol >= 0 ? 1 : 0))
-            {
-                var cells = line.Split(',').Select(c => c.Trim()).ToArray();
-                var p = pathCol >= 0 ? (pathCol < cells.Length ? cells[pathCol] : "") : line.Trim();
-                if (p.Length == 0) throw new PCamDataException($"{list}: line {n + 1} has no path.");
-                var full = Path.IsPathRooted(p) ? p : Path.Combine(baseDir, p);
-                if (!File.Exists(full)) throw new PCamDataException($"{list}: line {n + 1}: slide {full} not found.");
-                var id = idCol >= 0 && idCol < cells.Length && cells[idCol].Length > 0 ? cells[idCol] : Path.GetFileNameWithoutExtension(full);
-                bool? label = labelCol >= 0 && labelCol < cells.Length && cells[labelCol].Length > 0 ? ParseLabel(cells[labelCol], $"{list}: line {n + 1}") : null;
-                found.Add((id, full, label));
-            }
-            if (found.Count == 0) throw new PCamDataException($"{list}: lists no slides.");
-        }
         foreach (var id in labels.Keys)
-            if (!found.Any(f => f.Id == id)) throw new PCamDataException($"{labelsCsv}: slide '{id}' is not among the slides given.");
-        return found.Select(f => new SlideInput(f.Id, f.Path, annotations is null ? null : AnnotationReader.Find(annotations, f.Id),
-            labels.TryGetValue(f.Id, out var l) ? l : f.Label)).ToList();
+            if (!found.Any(f => f.SlideId == id)) throw new PCamDataException($"{labelsCsv}: slide '{id}' is not among the slides given.");
+        return found.Select(f => new PatchSlide(f.SlideId, f.Path,
+            annotations is null ? null : AnnotationReader.Find(annotations, f.SlideId) ?? AnnotationReader.Find(annotations, Path.GetFileNameWithoutExtension(f.Path)),
+            labels.TryGetValue(f.SlideId, out var l) ? l : f.Label is { } text ? ParseLabel(text, $"{list}: slide '{f.SlideId}'") : null)).ToList();
     }
 
     public static Dictionary<string, bool> ReadLabels(string path)

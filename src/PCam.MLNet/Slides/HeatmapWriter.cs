@@ -17,37 +17,79 @@ public static class HeatmapWriter
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     static readonly byte[] Stops = [49, 54, 149, 116, 173, 209, 255, 255, 191, 244, 109, 67, 165, 0, 38];
 
-    public sealed record Outputs(string TilesCsv, string HeatmapPng, string GeoJson, string SummaryJson);
-
-    public static Outputs PathsFor(string outputDir, string input)
+    /// <summary>A slide's five outputs, all in its own folder and named by its slide id.</summary>
+    public sealed record Outputs(string Folder, string TilesCsv, string HeatmapPng, string GeoJson, string TissuePng, string SummaryJson)
     {
-        var stem = Path.Combine(outputDir, Path.GetFileNameWithoutExtension(input));
-        return new Outputs(stem + ".tiles.csv", stem + ".heatmap.png", stem + ".geojson", stem + ".summary.json");
+        public IEnumerable<string> Files => [TilesCsv, HeatmapPng, GeoJson, TissuePng, SummaryJson];
     }
 
-    public static Outputs Write(HeatmapResult r, string outputDir, string modelPath, double totalSeconds, CancellationToken cancel = default)
+    public static Outputs PathsFor(string slideFolder, string slideId)
     {
-        Directory.CreateDirectory(outputDir);
-        var paths = PathsFor(outputDir, r.Input);
-        string[] finals = [paths.TilesCsv, paths.HeatmapPng, paths.GeoJson, paths.SummaryJson];
-        var temps = finals.Select(f => Path.Combine(outputDir, $".{Path.GetFileName(f)}.{Guid.NewGuid():N}.tmp")).ToArray();
+        var stem = Path.Combine(slideFolder, slideId);
+        return new Outputs(slideFolder, stem + ".tiles.csv", stem + ".heatmap.png", stem + ".geojson", stem + ".tissue.png", stem + ".summary.json");
+    }
+
+    /// <summary>
+    /// Writes the outputs into a temp folder beside <paramref name="slideFolder"/> and renames it into place when all five
+    /// are complete (a previous folder of the slide is replaced), so a slide folder is either whole or absent.
+    /// <paramref name="provenance"/> (slide id, source identity, model SHA-256, settings key) is added to the summary.
+    /// </summary>
+    public static Outputs Write(HeatmapResult r, string slideFolder, string slideId, string modelPath, double totalSeconds,
+        JsonObject? provenance = null, CancellationToken cancel = default)
+    {
+        var parent = Path.GetDirectoryName(Path.GetFullPath(slideFolder))!;
+        Directory.CreateDirectory(parent);
+        var temp = Path.Combine(parent, $".{Path.GetFileName(slideFolder)}.{Guid.NewGuid():N}.tmp");
+        var t = PathsFor(temp, slideId);
         try
         {
-            WriteCsv(r, temps[0]);
+            Directory.CreateDirectory(temp);
+            WriteCsv(r, t.TilesCsv);
             cancel.ThrowIfCancellationRequested();
-            File.WriteAllBytes(temps[1], HeatmapPng(r));
+            File.WriteAllBytes(t.HeatmapPng, HeatmapPng(r));
+            File.WriteAllBytes(t.TissuePng, TissuePng(r.Mask));
             cancel.ThrowIfCancellationRequested();
-            var (geo, tumourCells) = GeoJson(r);
-            File.WriteAllText(temps[2], geo.ToJsonString()); // compact: large slides have many vertices
-            File.WriteAllText(temps[3], Summary(r, modelPath, tumourCells, totalSeconds).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            var (geo, tumourCells) = GeoJson(r, slideId);
+            File.WriteAllText(t.GeoJson, geo.ToJsonString()); // compact: large slides have many vertices
+            var summary = Summary(r, modelPath, tumourCells, totalSeconds);
+            summary["slideId"] = slideId;
+            if (provenance is not null)
+                foreach (var (k, v) in provenance) summary[k] = v?.DeepClone();
+            File.WriteAllText(t.SummaryJson, summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             cancel.ThrowIfCancellationRequested();
-            for (int i = 0; i < finals.Length; i++) File.Move(temps[i], finals[i], overwrite: true);
+            PCam.MLNet.FaultInjection.KillPoint($"slide:{slideId}"); // tests: killed with the outputs complete in the temp folder
+            if (Directory.Exists(slideFolder)) Directory.Delete(slideFolder, recursive: true);
+            Directory.Move(temp, slideFolder);
         }
         finally
         {
-            foreach (var t in temps) if (File.Exists(t)) File.Delete(t);
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         }
-        return paths;
+        return PathsFor(slideFolder, slideId);
+    }
+
+    /// <summary>The tissue-mask thumbnail (at most 1,024 px): tissue as scanned, background washed out in blue.</summary>
+    public static byte[] TissuePng(TissueMask mask)
+    {
+        const int MaxSide = 1024;
+        double scale = Math.Min(1.0, (double)MaxSide / Math.Max(mask.Width, mask.Height));
+        int dw = Math.Max(1, (int)Math.Round(mask.Width * scale)), dh = Math.Max(1, (int)Math.Round(mask.Height * scale));
+        using var thumb = Bitmap(mask.Width, mask.Height, (px, i) =>
+        {
+            bool tissue = mask.Tissue[i] != 0;
+            for (int c = 0; c < 3; c++)
+            {
+                int v = mask.Rgb[i * 3 + c];
+                px[i * 4 + c] = tissue ? (byte)v : (byte)((v + (c == 2 ? 255 : 160)) / 2);
+            }
+            px[i * 4 + 3] = 255;
+        });
+        using var surface = SKSurface.Create(new SKImageInfo(dw, dh, SKColorType.Rgba8888, SKAlphaType.Premul))
+            ?? throw new InvalidOperationException("Could not create a Skia surface.");
+        surface.Canvas.DrawBitmap(thumb, new SKRect(0, 0, dw, dh));
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100) ?? throw new InvalidOperationException("PNG encoding failed.");
+        return data.ToArray();
     }
 
     public const string CsvHeader = "minx,miny,width,height,level,x,y,size,probability";
@@ -151,34 +193,36 @@ public static class HeatmapWriter
     }
 
     /// <summary>
-    /// Connected regions (4-connectivity) of windows at or above the threshold, each cell being the window's centre
-    /// stride x stride square, as QuPath annotation features (QuPath 0.4+ GeoJSON: properties.objectType "annotation",
-    /// classification {name, color}, measurements as a name-to-number map) in level-0 pixel coordinates.
+    /// The lesions of <see cref="SlideLesions"/> (smoothed grid, thresholded, small regions dropped; each cell being the
+    /// window's centre stride x stride square) as QuPath annotation features (QuPath 0.4+ GeoJSON: properties.objectType
+    /// "annotation", classification {name, color}, measurements as a name-to-number map) in level-0 pixel coordinates.
     /// </summary>
-    public static (JsonObject Geo, long TumourCells) GeoJson(HeatmapResult r)
+    public static (JsonObject Geo, long TumourCells) GeoJson(HeatmapResult r, string? slideId = null)
     {
-        var marked = r.Probability.Select(p => !float.IsNaN(p) && p >= r.Options.Threshold).ToArray();
-        var regions = RegionPolygons.Trace(marked, r.GridWidth, r.GridHeight);
+        var lesions = r.Lesions;
         double offset = (r.Sampling.LevelWindow - r.LevelStride) / 2.0;
         var features = new JsonArray();
-        long tumourCells = 0;
-        var stem = Path.GetFileNameWithoutExtension(r.Input);
-        for (int n = 0; n < regions.Count; n++)
+        var stem = slideId ?? Path.GetFileNameWithoutExtension(r.Input);
+        for (int n = 0; n < lesions.Lesions.Count; n++)
         {
-            var region = regions[n];
-            tumourCells += region.Cells.Count;
+            var lesion = lesions.Lesions[n];
+            var region = lesion.Region;
             JsonArray Ring(List<(int X, int Y)> ring) => new(ring.Select(c => (JsonNode)new JsonArray(
                 Round((offset + c.X * r.LevelStride) * r.Level.DownsampleX), Round((offset + c.Y * r.LevelStride) * r.Level.DownsampleY))).ToArray());
             var coordinates = new JsonArray(Ring(region.Outer));
             foreach (var hole in region.Holes) coordinates.Add(Ring(hole));
-            var probs = region.Cells.Select(c => (double)r.Probability[c]).ToList();
             var measurements = new JsonObject
             {
-                ["Max probability"] = Math.Round(probs.Max(), 6),
-                ["Mean probability"] = Math.Round(probs.Average(), 6),
-                ["Windows"] = probs.Count,
+                ["Max probability"] = Math.Round(lesion.MaxProbability, 6),
+                ["Mean probability"] = Math.Round(lesion.MeanProbability, 6),
+                ["Max smoothed probability"] = Math.Round(lesion.MaxSmoothed, 6),
+                ["Windows"] = lesion.Windows,
             };
-            if (AreaMm2(r, probs.Count) is { } area) measurements["Area mm^2"] = Math.Round(area, 6);
+            if (lesion.AreaUm2 is { } area)
+            {
+                measurements["Area um^2"] = Math.Round(area, 1);
+                measurements["Area mm^2"] = Math.Round(area / 1e6, 6);
+            }
             features.Add(new JsonObject
             {
                 ["type"] = "Feature",
@@ -193,7 +237,7 @@ public static class HeatmapWriter
                 },
             });
         }
-        return (new JsonObject { ["type"] = "FeatureCollection", ["features"] = features }, tumourCells);
+        return (new JsonObject { ["type"] = "FeatureCollection", ["features"] = features }, lesions.TumourCells);
     }
 
     private static double Round(double v) => Math.Round(v, 2);
@@ -239,7 +283,11 @@ public static class HeatmapWriter
             ["windowsSkipped"] = r.WindowsTotal - scored.Length,
             ["maxProbability"] = scored.Length > 0 ? Math.Round(scored.Max(), 6) : null,
             ["meanProbability"] = scored.Length > 0 ? Math.Round(scored.Average(p => (double)p), 6) : null,
-            ["windowsAtOrAboveThreshold"] = tumourCells,
+            ["windowsAtOrAboveThreshold"] = r.Probability.LongCount(p => !float.IsNaN(p) && p >= o.Threshold),
+            ["slideScore"] = r.Lesions.SlideScore is { } score ? Math.Round(score, 6) : null,
+            ["regions"] = r.Lesions.Lesions.Count,
+            ["regionsDropped"] = r.Lesions.DroppedRegions,
+            ["tumourWindows"] = tumourCells,
             ["tumourAreaMm2"] = AreaMm2(r, tumourCells) is { } a ? Math.Round(a, 6) : null,
             ["tissueFraction"] = Math.Round(r.Mask.TissueFraction, 6),
             ["saturationThreshold"] = Math.Round(r.Mask.SaturationThreshold, 6),
@@ -256,6 +304,7 @@ public static class HeatmapWriter
                 ["window"] = SlideHeatmap.Window, ["stride"] = o.Stride, ["threshold"] = o.Threshold, ["batchSize"] = o.BatchSize,
                 ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction, ["levelRequested"] = o.Level,
                 ["mppRequested"] = o.MicronsPerPixel, ["targetMicronsPerPixel"] = o.TargetMicronsPerPixel,
+                ["smoothingRadius"] = o.SmoothingRadius, ["minRegionUm2"] = o.MinRegionUm2,
             },
         };
     }

@@ -21,6 +21,11 @@ public sealed class HeatmapOptions
     public double TargetMicronsPerPixel { get; init; } = SlideImage.PCamMicronsPerPixel;
     /// <summary>Windows with probability at or above this form the GeoJSON tumour regions and the tumour area.</summary>
     public double Threshold { get; init; } = 0.5;
+    /// <summary>Neighbourhood radius of the smoothing before thresholding (1 = 3x3 mean; 0 = none). See <see cref="SlideLesions"/>.</summary>
+    public int SmoothingRadius { get; init; } = 1;
+    /// <summary>Regions smaller than this (um^2) are dropped: 20,000 um^2 is about 2.3 windows of 96 x 0.972 um, or 21
+    /// cells at stride 32 (isolated tumour cells are below 200 um across, about 31,000 um^2).</summary>
+    public double MinRegionUm2 { get; init; } = 20_000;
     /// <summary>Windows per ONNX Runtime call.</summary>
     public int BatchSize { get; init; } = 64;
     /// <summary>Skip background windows (see <see cref="TissueMask"/>); false scores every window.</summary>
@@ -34,6 +39,8 @@ public sealed class HeatmapOptions
         if (BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1 (got {BatchSize}).");
         if (Threshold is < 0 or > 1 || double.IsNaN(Threshold)) throw new ArgumentException($"--threshold must be in [0, 1] (got {Threshold}).");
         if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"--min-tissue must be in [0, 1] (got {MinTissueFraction}).");
+        if (SmoothingRadius is < 0 or > 5) throw new ArgumentException($"--smoothing must be 0 to 5 (got {SmoothingRadius}).");
+        if (!(MinRegionUm2 >= 0) || !double.IsFinite(MinRegionUm2)) throw new ArgumentException($"--min-region-um2 must be 0 or more (got {MinRegionUm2}).");
         if (Level is < 0) throw new ArgumentException($"--level must be 0 or more (got {Level}).");
         if (MicronsPerPixel is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentException($"--mpp must be a positive number of microns per pixel (got {m}).");
         if (!(TargetMicronsPerPixel > 0) || !double.IsFinite(TargetMicronsPerPixel)) throw new ArgumentException($"target um/px must be positive (got {TargetMicronsPerPixel}).");
@@ -67,6 +74,9 @@ public sealed class HeatmapResult
     public double LevelStride => Windows.LevelStride;
     /// <summary>Side of a grid cell (stride) in microns, or null when the spacing is unknown.</summary>
     public double? CellMicrons => Sampling.LevelMicronsPerPixel is { } mpp ? LevelStride * mpp : null;
+    private SlideLesions? _lesions;
+    /// <summary>Smoothed grid, regions and the slide score (computed once).</summary>
+    public SlideLesions Lesions => _lesions ??= SlideLesions.Find(this);
 }
 
 /// <summary>Scores every tissue window of an image with a model zip (see <see cref="WindowModel"/>).</summary>

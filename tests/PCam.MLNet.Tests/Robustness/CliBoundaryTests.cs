@@ -169,19 +169,31 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     {
         var input = _dir["slide.tif"];
         File.WriteAllText(input, "this is not a TIFF\n");
-        AssertOneErrorLine(Pcam("heatmap", "--model", f.ModelPath, input, "--output", _dir["maps"]), input);
-        Assert.False(Directory.Exists(_dir["maps"]) && Directory.EnumerateFiles(_dir["maps"]).Any(), "nothing is written for a bad input");
+        var run = Pcam("heatmap", "--model", f.ModelPath, input, "--output", _dir["maps"]);
+        AssertOneErrorLine(run, input);
+        Assert.Equal(3, run.Code); // a failed slide: recorded, documented exit code
+        Assert.False(Directory.Exists(_dir["maps/slides/slide"]), "no outputs for a bad input");
+        Assert.Contains(",failed,", File.ReadAllText(_dir["maps/slides.csv"]));
     }
 
     [Fact]
-    public void HeatmapInputsThatShareAStemAreRefusedBeforeAnythingIsWritten()
+    public void HeatmapInputsThatShareAStemGetUniqueSlideIds()
     {
         Directory.CreateDirectory(_dir["a"]);
         Directory.CreateDirectory(_dir["b"]);
         File.WriteAllText(_dir["a/slide.png"], "x");
         File.WriteAllText(_dir["b/slide.tif"], "x");
-        AssertOneErrorLine(Pcam("heatmap", "--model", f.ModelPath, _dir["a/slide.png"], _dir["b/slide.tif"], "--output", _dir["maps"]), "'slide'");
-        Assert.False(Directory.Exists(_dir["maps"]) && Directory.EnumerateFiles(_dir["maps"]).Any());
+        var run = Pcam("heatmap", "--model", f.ModelPath, _dir["a/slide.png"], _dir["b/slide.tif"], "--output", _dir["maps"]);
+        Assert.Equal(3, run.Code);
+        var rows = File.ReadAllLines(_dir["maps/slides.csv"]).Skip(1).Select(l => l.Split(',')[0]).Order().ToArray();
+        Assert.Equal(["slide", "slide-2"], rows);
+    }
+
+    [Fact]
+    public void HeatmapReportOnAFolderWithoutResultsNamesIt()
+    {
+        Directory.CreateDirectory(_dir["empty"]);
+        AssertOneErrorLine(Pcam("heatmap-report", _dir["empty"]), _dir["empty"]);
     }
 
     [Fact]
@@ -208,7 +220,7 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     public void EveryCommandIsCovered()
     {
         // A new command must get a bad-input test above: this list is the one the tests cover.
-        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "export" };
+        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "heatmap-report", "export" };
         var help = Pcam("--help").Out;
         var commands = help[help.IndexOf("Commands:", StringComparison.Ordinal)..]
             .Split('\n').Skip(1).Select(l => l.Trim().Split(' ')[0]).Where(c => c.Length > 0).ToArray();

@@ -192,8 +192,8 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         // A finished result whose writing is cancelled leaves nothing either (temp files are removed).
         var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, MicronsPerPixel = 0.972 });
         var outDir = _dir["out"];
-        Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, outDir, f.ModelPath, 1, new CancellationToken(canceled: true)));
-        Assert.Empty(Directory.GetFiles(outDir));
+        Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, Path.Combine(outDir, "mosaic"), "mosaic", f.ModelPath, 1, cancel: new CancellationToken(canceled: true)));
+        Assert.Empty(Directory.GetFileSystemEntries(outDir));
     }
 
     static bool Inside(JsonArray ring, double x, double y)
@@ -214,12 +214,15 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         var m = Build();
         var tif = _dir["slide.tif"];
         WritePyramid(tif, m.Rgb);
-        var outDir = _dir["out"];
-        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, tif, "--output", outDir, "--stride", "96", "--threshold", "0.5");
+        var results = _dir["out"];
+        // No smoothing and no minimum area: every window at or above the threshold is in a region.
+        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, tif, "--output", results, "--stride", "96", "--threshold", "0.5", "--smoothing", "0", "--min-region-um2", "0");
         Assert.True(run.Code == 0, run.Err);
-        foreach (var ext in new[] { ".tiles.csv", ".heatmap.png", ".geojson", ".summary.json" })
+        var outDir = Path.Combine(results, "slides", "slide");
+        foreach (var ext in new[] { ".tiles.csv", ".heatmap.png", ".geojson", ".tissue.png", ".summary.json" })
             Assert.True(File.Exists(Path.Combine(outDir, "slide" + ext)), ext);
-        Assert.Empty(Directory.GetFiles(outDir, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(results, "*.tmp", SearchOption.AllDirectories));
+        Assert.True(File.Exists(Path.Combine(results, "slides.csv")) && File.Exists(Path.Combine(results, "run.json")));
 
         var csv = File.ReadAllLines(Path.Combine(outDir, "slide.tiles.csv"));
         Assert.Equal("minx,miny,width,height,level,x,y,size,probability", csv[0]);

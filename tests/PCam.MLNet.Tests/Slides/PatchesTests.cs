@@ -185,7 +185,7 @@ public sealed class PatchesTests : IDisposable
         Assert.NotEmpty(tumourHeldOut);
         foreach (var id in tumourHeldOut)
         {
-            var a = JsonNode.Parse(File.ReadAllText(Path.Combine(output, id + ".summary.json")))!["annotations"]!;
+            var a = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "slides", id, id + ".summary.json")))!["annotations"]!;
             double auc = a["windowAuc"]!.GetValue<double>();
             Assert.True(auc > 0.85, $"{id}: window AUC {auc} (chance is 0.5)");
             Assert.True(a["tumourWindows"]!.GetValue<long>() > 0);
@@ -196,5 +196,21 @@ public sealed class PatchesTests : IDisposable
         Assert.Equal(heldOut.Count, cohort["slides"]!.GetValue<int>());
         Assert.NotNull(cohort["froc"]!["score"]);
         Assert.True(File.Exists(Path.Combine(output, "froc.csv")));
+
+        // slides.csv of the results folder carries the same per-slide numbers.
+        var csv = File.ReadAllLines(Path.Combine(output, "slides.csv"));
+        var header = csv[0].Split(',').ToList();
+        Assert.Contains("window_auc", header);
+        foreach (var id in tumourHeldOut)
+        {
+            var cells = csv.Single(l => l.StartsWith(id + ",", StringComparison.Ordinal)).Split(',');
+            Assert.True(double.Parse(cells[header.IndexOf("window_auc")], CultureInfo.InvariantCulture) > 0.85);
+        }
+
+        // A rerun skips the finished slides (annotations unchanged) and still writes the cohort.
+        var again = CliTests.Pcam([.. args]);
+        Assert.True(again.Code == 0, again.Err);
+        Assert.Contains("against annotations", again.Out);
+        Assert.Contains("skipped", again.Err);
     }
 }

@@ -12,7 +12,7 @@ namespace PCam.MLNet.Slides.Patches;
 public sealed record PatchRecord(string SlideId, PCamSplit Split, int I, int J, long MinX, long MinY, bool Label, double TumourFraction);
 
 /// <summary>What one slide gave.</summary>
-public sealed record SlidePatches(SlideInput Slide, PCamSplit Split, bool IsTumourSlide, string Sampling,
+public sealed record SlidePatches(PatchSlide Slide, PCamSplit Split, bool IsTumourSlide, string Sampling,
     int TissueWindows, int TumourCandidates, int NormalCandidates, int AmbiguousSkipped, int Tumour, int Normal);
 
 public sealed record PatchSetResult(string OutputDirectory, IReadOnlyList<SlidePatches> Slides,
@@ -31,7 +31,7 @@ public static class PatchSetBuilder
     public const int GridStride = CentreLabel.CentreSize;
     public static readonly PCamSplit[] Splits = [PCamSplit.Train, PCamSplit.Valid, PCamSplit.Test];
 
-    public static PatchSetResult Build(IReadOnlyList<SlideInput> slides, string outputDirectory, PatchSetOptions options,
+    public static PatchSetResult Build(IReadOnlyList<PatchSlide> slides, string outputDirectory, PatchSetOptions options,
         IProgress<(string Stage, long Done, long Total)>? progress = null, Action<string>? warning = null, CancellationToken cancel = default)
     {
         options.Validate();
@@ -155,7 +155,7 @@ public static class PatchSetBuilder
         return (int)h;
     }
 
-    private static (List<PatchRecord>, int, int, int, int, string) Candidates(SlideInput slide, SlideAnnotation annotation, PCamSplit split,
+    private static (List<PatchRecord>, int, int, int, int, string) Candidates(PatchSlide slide, SlideAnnotation annotation, PCamSplit split,
         PatchSetOptions options, Random random, CancellationToken cancel)
     {
         using var reader = SlideImage.Open(slide.Path);
@@ -205,7 +205,7 @@ public static class PatchSetBuilder
 
     /// <summary>Reads the split's patches slide by slide, top to bottom, into a spool file, then writes them in a
     /// shuffled order; returns the records in file-row order.</summary>
-    private static List<PatchRecord> WriteSplit(IReadOnlyList<SlideInput> slides, List<PatchRecord> records, PCamSplit split, string staging,
+    private static List<PatchRecord> WriteSplit(IReadOnlyList<PatchSlide> slides, List<PatchRecord> records, PCamSplit split, string staging,
         PatchSetOptions options, IProgress<(string Stage, long Done, long Total)>? progress, Random random, CancellationToken cancel)
     {
         var spoolPath = Path.Combine(staging, $"{split.FileToken()}.spool");

@@ -51,4 +51,4 @@ public sealed class PatchSetOptions
 }
 
 /// <summary>One slide of the input: an id (file stem), its file, and its annotation file or --labels label.</summary>
-public sealed record SlideInput(string Id, string Path, string? AnnotationPath, bool? Label);
+public sealed record PatchSlide(string Id, string Path, string? AnnotationPath, bool? Label);

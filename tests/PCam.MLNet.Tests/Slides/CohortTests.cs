@@ -1,0 +1,205 @@
+using PCam.MLNet.Data;
+using PCam.MLNet.Slides;
+using PCam.MLNet.Slides.Cohort;
+using PCam.MLNet.Tests.Cli;
+using PCam.MLNet.Tests.Data;
+using PCam.MLNet.Tests.Training;
+using Xunit;
+
+namespace PCam.MLNet.Tests.Slides;
+
+/// <summary>
+/// `pcam heatmap` over a folder of generated slides: good ones (a 0.972 um/px TIFF and a 20x Aperio-style pyramid), a
+/// truncated TIFF and a 64 px image; resume, replaced slides, --force, shards from Slurm variables, kill -9.
+/// </summary>
+[Collection(SampleModelCollection.Name)]
+public sealed class CohortTests(SampleModelFixture f) : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    static byte[] Tissue(int w, int h, int seed)
+    {
+        // Pink-purple noise: saturated enough to be tissue for the mask.
+        var rng = new Random(seed);
+        var b = new byte[w * h * 3];
+        for (int i = 0; i < w * h; i++)
+        {
+            int n = rng.Next(-40, 40);
+            b[i * 3] = (byte)Math.Clamp(200 + n, 0, 255); b[i * 3 + 1] = (byte)Math.Clamp(110 + n, 0, 255); b[i * 3 + 2] = (byte)Math.Clamp(170 + n, 0, 255);
+        }
+        return b;
+    }
+
+    static void Pcam972(string path, int side, int seed)
+    {
+        var rgb = Tissue(side, side, seed);
+        TiledTiffWriter.Write(path, [(side, side, 0.972)], 128, (_, x, y, t) => TiledTiffWriter.CopyTile(rgb, side, side, x, y, t, 128));
+    }
+
+    /// <summary>slides/: a.tif, b.svs (20x pyramid), c.tif; broken/: truncated.tif, tiny.tif (64 px).</summary>
+    string Cohort(bool broken)
+    {
+        var dir = _dir["slides"];
+        Directory.CreateDirectory(dir);
+        Pcam972(Path.Combine(dir, "a.tif"), 256, 1);
+        SlideFixtures.Write20x(Path.Combine(dir, "b.svs"), SlideFixtures.Upsample(Tissue(256, 256, 2), 256, 256, 2), 512, 512, aperio: true);
+        Pcam972(Path.Combine(dir, "c.tif"), 320, 3);
+        if (broken)
+        {
+            Pcam972(_dir["whole.tif"], 512, 4);
+            var bytes = File.ReadAllBytes(_dir["whole.tif"]);
+            File.WriteAllBytes(Path.Combine(dir, "truncated.tif"), bytes[..(bytes.Length / 2)]);
+            Pcam972(Path.Combine(dir, "tiny.tif"), 64, 5);
+        }
+        return dir;
+    }
+
+    static Dictionary<string, SlideRecord> Rows(string results) =>
+        SlideRecord.ReadAll(Path.Combine(results, "slides.csv")).ToDictionary(r => r.SlideId);
+
+    [SkippableFact]
+    public void AFolderWithBadSlidesRecordsFailuresAndGoesOn_ThenResumes()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var slides = Cohort(broken: true);
+        var results = _dir["results"];
+        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results);
+        Assert.Equal(3, run.Code);
+        var rows = Rows(results);
+        Assert.Equal(["a", "b", "c", "tiny", "truncated"], rows.Keys.Order());
+        foreach (var id in new[] { "a", "b", "c" })
+        {
+            Assert.Equal(SlideRecord.Ok, rows[id].Status);
+            Assert.Equal(0.972, rows[id].WindowMicronsPerPixel!.Value, 6);
+            Assert.True(rows[id].WindowsScored > 0);
+            foreach (var ext in new[] { ".tiles.csv", ".heatmap.png", ".geojson", ".tissue.png", ".summary.json" })
+                Assert.True(File.Exists(Path.Combine(results, "slides", id, id + ext)), id + ext);
+        }
+        Assert.Equal((0, 2.0), (rows["b"].Level!.Value, rows["b"].Scale!.Value)); // the 20x pyramid: level 0 halved
+        foreach (var id in new[] { "tiny", "truncated" })
+        {
+            Assert.Equal(SlideRecord.Failed, rows[id].Status);
+            Assert.Contains(Path.Combine(slides, id + ".tif"), rows[id].Error);
+            Assert.False(Directory.Exists(Path.Combine(results, "slides", id)));
+        }
+        Assert.Contains("smaller than one", rows["tiny"].Error);
+        Assert.Equal(2, run.Err.Split('\n').Count(l => l.StartsWith("error: ", StringComparison.Ordinal)));
+        Assert.True(File.Exists(Path.Combine(results, "run.json")));
+        var tiles = File.ReadAllText(Path.Combine(results, "slides", "a", "a.tiles.csv"));
+
+        // Rerun: finished slides are skipped, failed ones are tried again.
+        var again = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results);
+        Assert.Equal(3, again.Code);
+        rows = Rows(results);
+        Assert.All(new[] { "a", "b", "c" }, id => Assert.Equal(SlideRecord.Skipped, rows[id].Status));
+        Assert.Equal(rows["a"].SlideScore, Rows(results)["a"].SlideScore);
+        Assert.All(new[] { "tiny", "truncated" }, id => Assert.Equal(SlideRecord.Failed, rows[id].Status));
+
+        // A slide replaced between runs is redone; --fail-fast stops at the first failure (ids in order: a, b, c, tiny).
+        Pcam972(Path.Combine(slides, "c.tif"), 320, 33);
+        File.SetLastWriteTimeUtc(Path.Combine(slides, "c.tif"), DateTime.UtcNow.AddMinutes(1));
+        var ff = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results, "--fail-fast");
+        Assert.Equal(3, ff.Code);
+        var shardRows = SlideRecord.ReadAll(Path.Combine(results, "shards", "shard-0-of-1.csv")).ToDictionary(r => r.SlideId);
+        Assert.Equal(["a", "b", "c", "tiny"], shardRows.Keys.Order());
+        Assert.Equal((SlideRecord.Skipped, SlideRecord.Skipped, SlideRecord.Ok), (shardRows["a"].Status, shardRows["b"].Status, shardRows["c"].Status));
+
+        // --force redoes everything; a good slide gives the same tiles.
+        var forced = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results, "--force");
+        Assert.Equal(3, forced.Code);
+        Assert.All(new[] { "a", "b", "c" }, id => Assert.Equal(SlideRecord.Ok, Rows(results)[id].Status));
+        Assert.Equal(tiles, File.ReadAllText(Path.Combine(results, "slides", "a", "a.tiles.csv")));
+        Assert.Empty(Directory.GetFileSystemEntries(results, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    [SkippableFact]
+    public void TwoSlurmArrayTasksGiveTheSameOutputsAsOneRun_AndAKilledRunResumes()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var slides = Cohort(broken: false);
+        var whole = _dir["whole"];
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", whole).Code);
+
+        var sharded = _dir["sharded"];
+        foreach (var task in new[] { "4", "5" }) // sbatch --array=4-5
+        {
+            var env = new Dictionary<string, string?> { ["SLURM_ARRAY_TASK_ID"] = task, ["SLURM_ARRAY_TASK_MIN"] = "4", ["SLURM_ARRAY_TASK_COUNT"] = "2" };
+            var r = ChildProcess.Run(ChildProcess.PcamDll, ["heatmap", "--model", f.ModelPath, slides, "--output", sharded], environment: env);
+            Assert.True(r.Code == 0, r.Err);
+        }
+        Assert.False(File.Exists(Path.Combine(sharded, "slides.csv"))); // shards write only their own records
+        var a = SlideRecord.ReadAll(Path.Combine(sharded, "shards", "shard-0-of-2.csv")).Select(r => r.SlideId).ToHashSet();
+        var b = SlideRecord.ReadAll(Path.Combine(sharded, "shards", "shard-1-of-2.csv")).Select(r => r.SlideId).ToHashSet();
+        Assert.Empty(a.Intersect(b));
+        Assert.Equal(["a", "b", "c"], a.Union(b).Order());
+        Assert.NotEmpty(a); Assert.NotEmpty(b);
+        var report = CliTests.Pcam("heatmap-report", sharded);
+        Assert.True(report.Code == 0, report.Err);
+        var one = Rows(whole);
+        var merged = Rows(sharded);
+        Assert.Equal(one.Keys.Order(), merged.Keys.Order());
+        foreach (var id in one.Keys)
+        {
+            Assert.Equal((one[id].Status, one[id].SlideScore, one[id].WindowsScored, one[id].Regions), (merged[id].Status, merged[id].SlideScore, merged[id].WindowsScored, merged[id].Regions));
+            Assert.Equal(File.ReadAllText(Path.Combine(whole, "slides", id, id + ".tiles.csv")), File.ReadAllText(Path.Combine(sharded, "slides", id, id + ".tiles.csv")));
+            Assert.Equal(File.ReadAllText(Path.Combine(whole, "slides", id, id + ".geojson")), File.ReadAllText(Path.Combine(sharded, "slides", id, id + ".geojson")));
+        }
+
+        // Only one shard has run: the report names the missing slides (exit 4).
+        var partial = _dir["partial"];
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", partial, "--shard", "0/2").Code);
+        var rep = CliTests.Pcam("heatmap-report", partial);
+        Assert.Equal(4, rep.Code);
+        foreach (var id in b) Assert.Contains($"missing {id}", rep.Err);
+
+        // kill -9 while slide b's outputs sit complete in their temp folder: a is finished, b is not.
+        var killed = _dir["killed"];
+        var k = ChildProcess.Run(ChildProcess.PcamDll, ["heatmap", "--model", f.ModelPath, slides, "--output", killed],
+            environment: new Dictionary<string, string?> { [FaultInjection.Variable] = "slide:b" });
+        Assert.NotEqual(0, k.Code);
+        Assert.True(File.Exists(Path.Combine(killed, "slides", "a", "a.summary.json")));
+        Assert.False(Directory.Exists(Path.Combine(killed, "slides", "b")));
+        Assert.NotEmpty(Directory.GetDirectories(Path.Combine(killed, "slides"), ".b.*.tmp")); // what kill -9 leaves
+        var resumed = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", killed);
+        Assert.True(resumed.Code == 0, resumed.Err);
+        var after = Rows(killed);
+        Assert.Equal((SlideRecord.Skipped, SlideRecord.Ok, SlideRecord.Ok), (after["a"].Status, after["b"].Status, after["c"].Status));
+        Assert.Empty(Directory.GetFileSystemEntries(killed, "*.tmp", SearchOption.AllDirectories));
+        Assert.Equal(File.ReadAllText(Path.Combine(whole, "slides", "b", "b.tiles.csv")), File.ReadAllText(Path.Combine(killed, "slides", "b", "b.tiles.csv")));
+    }
+
+    [Fact]
+    public void ShardsComeFromSlurmOrKubernetesAndSplitTheCohortStably()
+    {
+        static (int, int, string) T(Shard s) => (s.Index, s.Count, s.Source);
+        Assert.Equal((1, 3, "Slurm array"), T(Shard.Resolve(null, null, n => n switch { "SLURM_ARRAY_TASK_ID" => "11", "SLURM_ARRAY_TASK_MIN" => "10", "SLURM_ARRAY_TASK_COUNT" => "3", _ => null })));
+        Assert.Equal((2, 4, "Kubernetes indexed job"), T(Shard.Resolve(null, 4, n => n == "JOB_COMPLETION_INDEX" ? "2" : null)));
+        Assert.Equal((0, 2, "--shard"), T(Shard.Resolve("0/2", null, _ => "7")));
+        Assert.Equal((0, 1, "whole cohort"), T(Shard.Resolve(null, null, _ => null)));
+        Assert.Throws<ArgumentException>(() => Shard.Resolve(null, null, n => n == "JOB_COMPLETION_INDEX" ? "2" : null));
+        Assert.Throws<ArgumentException>(() => Shard.Parse("3/3"));
+        var slides = Enumerable.Range(0, 20).Select(i => new SlideInput($"s{i:D2}", $"/x/s{i:D2}.svs")).ToList();
+        long Size(SlideInput s) => 1000 + int.Parse(s.SlideId[1..]) * 100;
+        var one = Shard.Assign(slides, 3, Size);
+        var shuffled = slides.OrderByDescending(s => s.SlideId).ToList();
+        var two = Shard.Assign(shuffled, 3, Size);
+        Assert.All(slides, s => Assert.Equal(one[slides.IndexOf(s)], two[shuffled.IndexOf(s)])); // input order does not matter
+        var loads = Enumerable.Range(0, 3).Select(k => slides.Where((_, i) => one[i] == k).Sum(Size)).ToArray();
+        Assert.True(loads.Max() - loads.Min() <= 2900, string.Join(",", loads)); // within the largest slide
+    }
+
+    [Fact]
+    public void ListCsvGivesIdsAndLabelsAndMissingFilesFailAsRows()
+    {
+        var dir = _dir["list"];
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "x.tif"), "x");
+        File.WriteAllText(Path.Combine(dir, "cohort.csv"), "path,slide_id,label\nx.tif,patient-1,tumor\n\"gone, really.tif\",,normal\n");
+        var list = SlideInputs.Collect([], list: Path.Combine(dir, "cohort.csv"));
+        Assert.Equal(("patient-1", "tumor"), (list[0].SlideId, list[0].Label));
+        Assert.Equal(("gone__really", "normal"), (list[1].SlideId, list[1].Label));
+        Assert.Equal(Path.Combine(dir, "gone, really.tif"), list[1].Path);
+        Assert.Throws<PCamDataException>(() => SlideInputs.Collect([_dir["nowhere"]]));
+    }
+}
