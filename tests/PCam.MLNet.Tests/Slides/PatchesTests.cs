@@ -12,7 +12,7 @@ namespace PCam.MLNet.Tests.Slides;
 /// Generated slides with drawn tumour and its annotation in both formats, through `pcam patches`: labels match the
 /// geometry exactly, slides never share a split, rows line up with the slide's pixels, and `pcam verify` accepts it.
 /// </summary>
-public sealed class PatchesTests : IDisposable
+public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
@@ -179,6 +179,8 @@ public sealed class PatchesTests : IDisposable
         args.AddRange(heldOut.Select(id => Path.Combine(slides, id + ".tif")));
         var heat = CliTests.Pcam([.. args]);
         Assert.True(heat.Code == 0, heat.Out + heat.Err);
+        log.WriteLine(train.Out);
+        log.WriteLine(heat.Out);
         Assert.Contains("against annotations", heat.Out);
 
         var tumourHeldOut = heldOut.Where(id => Cohort.Single(c => c.Id == id).Tumour).ToList();
@@ -212,5 +214,35 @@ public sealed class PatchesTests : IDisposable
         Assert.True(again.Code == 0, again.Err);
         Assert.Contains("against annotations", again.Out);
         Assert.Contains("skipped", again.Err);
+    }
+
+    [Fact]
+    public void A_slide_list_with_ids_and_labels_feeds_patches()
+    {
+        var slides = _dir["slides"];
+        var annotations = _dir["annotations"];
+        Directory.CreateDirectory(slides);
+        Directory.CreateDirectory(annotations);
+        var t = SyntheticSlides.Tumour.For(512);
+        SyntheticSlides.Write(Path.Combine(slides, "a.tif"), 512, 0.972, t, 1, pyramid: false);
+        SyntheticSlides.Write(Path.Combine(slides, "b.tif"), 512, 0.972, null, 2, pyramid: false);
+        File.WriteAllText(Path.Combine(annotations, "a.xml"), SyntheticSlides.AsapXml(t)); // found by file stem
+        var list = _dir["list.csv"];
+        File.WriteAllText(list, "path,slide_id,label\nslides/a.tif,A,tumor\nslides/b.tif,B,0\n");
+        var output = _dir["set"];
+        var (code, _, err) = CliTests.Pcam("patches", "--list", list, "--annotations", annotations, "--output", output, "--split", "1,0,0");
+        Assert.True(code == 0, err);
+        var rows = ReadCsv(Path.Combine(output, "patches.csv"));
+        Assert.Equal(["A", "B"], rows.Select(r => r.Slide).Distinct().Order());
+        Assert.All(rows, r => Assert.Equal("train", r.Split));
+        Assert.All(rows.Where(r => r.Slide == "B"), r => Assert.False(r.Label));
+        Assert.Contains(rows, r => r.Label);
+        Assert.False(File.Exists(Path.Combine(output, "camelyonpatch_level_2_split_valid_x.h5")));
+
+        var labels = _dir["labels.csv"];
+        File.WriteAllText(labels, "slide_id,label\nA,0\n");
+        (code, _, err) = CliTests.Pcam("patches", "--list", list, "--annotations", annotations, "--labels", labels, "--output", output);
+        Assert.Equal(1, code);
+        Assert.Contains("marks tumour, but --labels calls slide 'A' normal", err);
     }
 }
