@@ -102,4 +102,25 @@ public sealed class AnnotationTests : IDisposable
         Assert.Null(AnnotationReader.Find(_dir.Path, "s3"));
         Assert.False(AnnotationReader.Read(_dir["s2.geojson"]).HasTumour); // an empty export: a normal slide
     }
+
+    [Fact]
+    public void Scanline_counts_equal_point_by_point_tests()
+    {
+        // A 40-point star with a hole and an exclusion, windows at odd offsets and pixel sizes: the cached scanline count
+        // must decide every centre pixel as IsTumour does.
+        var rng = new Random(5);
+        var star = Enumerable.Range(0, 40).Select(k => { double a = k * Math.PI / 20, r = k % 2 == 0 ? 900 : 400 + rng.Next(200); return (1000 + r * Math.Cos(a), 1000 + r * Math.Sin(a)); }).ToArray();
+        var hole = Enumerable.Range(0, 12).Select(k => { double a = -k * Math.PI / 6; return (1000 + 150 * Math.Cos(a), 1000 + 150 * Math.Sin(a)); }).ToArray();
+        var a = new SlideAnnotation("t", [new AnnotationPolygon([star, hole])], [new AnnotationPolygon([[(1200.5, 700.25), (1500, 700.25), (1350, 950)]])]);
+        foreach (double p in new[] { 1.0, 2.0, 1.62, 3.7 })
+            for (double y0 = 0; y0 < 1900; y0 += 97.3)
+                for (double x0 = 0; x0 < 1900; x0 += 131.1)
+                {
+                    int brute = 0;
+                    for (int j = 0; j < 32; j++)
+                        for (int i = 0; i < 32; i++)
+                            if (a.IsTumour(x0 + (i + 0.5) * p, y0 + (j + 0.5) * p)) brute++;
+                    Assert.Equal(brute, a.CountTumourPixels(x0, y0, 32, p));
+                }
+    }
 }

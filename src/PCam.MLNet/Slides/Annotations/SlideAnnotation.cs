@@ -39,6 +39,37 @@ public sealed class AnnotationPolygon
         return inside;
     }
 
+    /// <summary>The x where each edge crosses the horizontal line at <paramref name="y"/>, sorted; computed exactly as
+    /// <see cref="Contains"/> computes them, so a point (x, y) is inside iff an odd number of them exceed x.</summary>
+    public double[] Crossings(double y)
+    {
+        if (y < MinY || y > MaxY) return [];
+        var xs = new List<double>();
+        foreach (var ring in Rings)
+            for (int i = 0, j = ring.Length - 1; i < ring.Length; j = i++)
+            {
+                var (xi, yi) = ring[i];
+                var (xj, yj) = ring[j];
+                if ((yi > y) != (yj > y)) xs.Add((xj - xi) * (y - yi) / (yj - yi) + xi);
+            }
+        xs.Sort();
+        return xs.ToArray();
+    }
+
+    /// <summary>Inside test against <see cref="Crossings"/> of the point's row: odd count of crossings greater than x.</summary>
+    public static bool InsideRow(double[] crossings, double x)
+    {
+        if (crossings.Length == 0) return false;
+        // number of crossings <= x (upper bound)
+        int lo = 0, hi = crossings.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (crossings[mid] <= x) lo = mid + 1; else hi = mid;
+        }
+        return ((crossings.Length - lo) & 1) == 1;
+    }
+
     public bool Overlaps(double x0, double y0, double x1, double y1) => x1 >= MinX && x0 <= MaxX && y1 >= MinY && y0 <= MaxY;
 
     /// <summary>Shoelace area of the outer ring minus the holes, in level-0 pixels squared.</summary>
@@ -103,9 +134,33 @@ public sealed class SlideAnnotation
         for (int j = 0; j < n; j++)
         {
             double y = y0 + (j + 0.5) * pixel;
+            var (tumour, exclusion) = Row(y);
             for (int i = 0; i < n; i++)
-                if (IsTumour(x0 + (i + 0.5) * pixel, y)) count++;
+            {
+                double x = x0 + (i + 0.5) * pixel;
+                bool hit = false;
+                foreach (var c in tumour) if (AnnotationPolygon.InsideRow(c, x)) { hit = true; break; }
+                if (!hit) continue;
+                foreach (var c in exclusion) if (AnnotationPolygon.InsideRow(c, x)) { hit = false; break; }
+                if (hit) count++;
+            }
         }
         return count;
+    }
+
+    // Scanline crossings per polygon, cached by row: windows on one grid row share their centre rows, so a slide's
+    // labels cost (rows x vertices) instead of (pixels x vertices). Same decisions as IsTumour, point for point.
+    private readonly Dictionary<double, (double[][] Tumour, double[][] Exclusion)> _rows = [];
+
+    private (double[][] Tumour, double[][] Exclusion) Row(double y)
+    {
+        lock (_rows)
+        {
+            if (_rows.TryGetValue(y, out var row)) return row;
+            if (_rows.Count > 4096) _rows.Clear();
+            row = (Tumour.Select(p => p.Crossings(y)).Where(c => c.Length > 0).ToArray(), Exclusion.Select(p => p.Crossings(y)).Where(c => c.Length > 0).ToArray());
+            _rows[y] = row;
+            return row;
+        }
     }
 }
