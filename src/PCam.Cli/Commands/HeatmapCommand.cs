@@ -35,13 +35,14 @@ internal sealed class HeatmapCommand : ICommandFactory
         var threshold = new Option<double>("--threshold") { Description = "Smoothed probability at or above which windows form tumour regions.", DefaultValueFactory = _ => defaults.Threshold };
         var smoothing = new Option<int>("--smoothing") { Description = "Radius of the mean filter on the probability grid before thresholding (1 = 3x3, 0 = none).", DefaultValueFactory = _ => defaults.SmoothingRadius };
         var minRegion = new Option<double>("--min-region-um2") { Description = "Drop tumour regions smaller than this many square microns.", DefaultValueFactory = _ => defaults.MinRegionUm2 };
+        var reader = new Option<SlideReaderKind>("--reader") { Description = "auto (LibTiff for TIFF/SVS, OpenSlide for NDPI, MRXS, SCN, BIF, VMS...), libtiff or openslide.", DefaultValueFactory = _ => SlideReaderKind.Auto };
         var batch = new Option<int>("--batch-size") { Description = "Windows per ONNX Runtime call.", DefaultValueFactory = _ => defaults.BatchSize };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var noMask = new Option<bool>("--no-tissue-mask") { Description = "Score every window, glass included." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
         var cmd = new Command("heatmap", "Score 96x96 windows at 0.972 um/px over a cohort of slides: per slide a tiles CSV, heatmap PNG, QuPath GeoJSON, tissue thumbnail and summary; slides.csv and run.json. Exit 3 when a slide failed.")
         {
-            model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, batch, device, noMask, minTissue,
+            model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
         };
         var scoring = new HeatmapAnnotations();
         foreach (var o in scoring.All) cmd.Options.Add(o);
@@ -50,7 +51,7 @@ internal sealed class HeatmapCommand : ICommandFactory
             var options = new HeatmapOptions
             {
                 Stride = parse.GetValue(stride), Level = parse.GetValue(level), MicronsPerPixel = parse.GetValue(mpp), Threshold = parse.GetValue(threshold),
-                SmoothingRadius = parse.GetValue(smoothing), MinRegionUm2 = parse.GetValue(minRegion),
+                SmoothingRadius = parse.GetValue(smoothing), MinRegionUm2 = parse.GetValue(minRegion), Reader = parse.GetValue(reader),
                 BatchSize = parse.GetValue(batch), UseTissueMask = !parse.GetValue(noMask), MinTissueFraction = parse.GetValue(minTissue),
             };
             options.Validate();

@@ -17,6 +17,8 @@ public sealed class HeatmapOptions
     public int? Level { get; init; }
     /// <summary>Level 0's um/px for files that lack it or state it wrongly (--mpp); null = the file's.</summary>
     public double? MicronsPerPixel { get; init; }
+    /// <summary>Which reader opens the slide (Auto: LibTiff for TIFF/SVS, OpenSlide for NDPI, MRXS, SCN, BIF, VMS, ...).</summary>
+    public SlideReaderKind Reader { get; init; } = SlideReaderKind.Auto;
     /// <summary>um/px the windows are sampled at: the model's training resolution, PCam's 0.972.</summary>
     public double TargetMicronsPerPixel { get; init; } = SlideImage.PCamMicronsPerPixel;
     /// <summary>Windows with probability at or above this form the GeoJSON tumour regions and the tumour area.</summary>
@@ -89,7 +91,7 @@ public static class SlideHeatmap
         Action<long, long>? progress = null, Action<string>? info = null, CancellationToken cancel = default)
     {
         options.Validate();
-        using var slide = SlideImage.Open(input);
+        using var slide = SlideImage.Open(input, options.Reader);
         var sampling = WindowSampling.Choose(slide, options.TargetMicronsPerPixel, options.MicronsPerPixel, options.Level);
         slide.SelectLevel(sampling.Level);
         var level = slide.Level;

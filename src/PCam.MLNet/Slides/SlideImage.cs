@@ -2,6 +2,9 @@ using PCam.MLNet.Data;
 
 namespace PCam.MLNet.Slides;
 
+/// <summary>Which reader opens a slide: Auto (by content and extension), or one forced (--reader).</summary>
+public enum SlideReaderKind { Auto, LibTiff, OpenSlide }
+
 /// <summary>One resolution level of an image: its size, and its pixel size in microns (level 0's um/px times
 /// <see cref="DownsampleX"/>) when level 0's is known.</summary>
 public sealed record SlideLevel(int Index, int Width, int Height, double? MicronsPerPixel)
@@ -46,10 +49,11 @@ public abstract class SlideImage : ISlideReader
     /// JPEG with SkiaSharp, every other whole-slide format (NDPI, MRXS, SCN, BIF, VMS, ...) with the system's
     /// OpenSlide. Every problem is a PCamDataException naming the file.
     /// </summary>
-    public static SlideImage Open(string path)
+    public static SlideImage Open(string path, SlideReaderKind reader = SlideReaderKind.Auto)
     {
         if (Directory.Exists(path)) throw new PCamDataException($"{path}: is a folder; expected an image file.");
         if (!File.Exists(path)) throw new PCamDataException($"{path}: no such file.");
+        if (reader == SlideReaderKind.OpenSlide) return new OpenSlideSlide(path);
         var head = new byte[16];
         int n;
         try
@@ -58,13 +62,26 @@ public abstract class SlideImage : ISlideReader
             n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new PCamDataException($"{path}: cannot read ({e.Message}).", e); }
-        return PatchImageDecoder.DetectFormat(head.AsSpan(0, n)) switch
+        var format = PatchImageDecoder.DetectFormat(head.AsSpan(0, n));
+        if (reader == SlideReaderKind.LibTiff)
+            return format == PatchImageFormat.Tiff ? new TiffSlide(path) : throw new PCamDataException($"{path}: --reader libtiff reads TIFF files only.");
+        var ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
+        return format switch
         {
+            // TIFF-based vendor formats (NDPI, SCN, BIF, Philips) go to OpenSlide: by extension, or by OpenSlide's own detection.
+            PatchImageFormat.Tiff when OpenSlideTiffExtensions.Contains(ext) => new OpenSlideSlide(path),
+            PatchImageFormat.Tiff when OpenSlideSlide.DetectVendor(path) is "hamamatsu" or "leica" or "ventana" or "philips" => new OpenSlideSlide(path),
             PatchImageFormat.Tiff => new TiffSlide(path),
             PatchImageFormat.Png or PatchImageFormat.Jpeg => new RasterSlide(path),
-            _ => throw new PCamDataException($"{path}: not a PNG, JPEG or TIFF image (unrecognised file header)."),
+            _ when OpenSlideOnlyExtensions.Contains(ext) => new OpenSlideSlide(path),
+            _ => throw new PCamDataException($"{path}: not a PNG, JPEG or TIFF image (unrecognised file header), nor a slide format OpenSlide reads by extension (NDPI, MRXS, SCN, BIF, VMS, VMU, SVSLIDE)."),
         };
     }
+
+    /// <summary>TIFF-based formats LibTiff does not read correctly (vendor tiling, JPEG stripes): always OpenSlide.</summary>
+    public static readonly string[] OpenSlideTiffExtensions = [".ndpi", ".scn", ".bif"];
+    /// <summary>Formats that are not TIFF at all (index files beside data folders, or other containers).</summary>
+    public static readonly string[] OpenSlideOnlyExtensions = [".mrxs", ".vms", ".vmu", ".svslide"];
 
     /// <summary>The level windows at PCam's 0.972 um/px are read from (see <see cref="WindowSampling.Choose"/>), or 0 when the spacing is unknown.</summary>
     public int DefaultLevel() => MicronsPerPixel is null ? 0 : WindowSampling.ChooseLevel(this, PCamMicronsPerPixel, null);

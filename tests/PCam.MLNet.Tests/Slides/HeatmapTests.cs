@@ -177,6 +177,25 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
     }
 
     [SkippableFact]
+    public void OpenSlideAndLibTiffGiveTheSameProbabilities()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        Skip.IfNot(OpenSlideSlide.IsAvailable, OpenSlideTests.Missing);
+        var m = Build();
+        var svs = _dir["mosaic-20x.svs"];
+        SlideFixtures.Write20x(svs, SlideFixtures.Upsample(m.Rgb, Side, Side, 2), Side * 2, Side * 2, aperio: true);
+        using var model = Model();
+        var a = SlideHeatmap.Run(model, svs, new HeatmapOptions { Stride = 48, Reader = SlideReaderKind.LibTiff });
+        var b = SlideHeatmap.Run(model, svs, new HeatmapOptions { Stride = 48, Reader = SlideReaderKind.OpenSlide });
+        Assert.StartsWith("OpenSlide (aperio)", b.Description);
+        Assert.Equal((a.Sampling.Level, a.Sampling.Scale, a.WindowsScored), (b.Sampling.Level, b.Sampling.Scale, b.WindowsScored));
+        Assert.True(a.WindowsScored > 0);
+        for (int k = 0; k < a.Probability.Length; k++)
+            Assert.True(float.IsNaN(a.Probability[k]) ? float.IsNaN(b.Probability[k]) : Math.Abs(a.Probability[k] - b.Probability[k]) <= 1e-4,
+                $"cell {k}: LibTiff {a.Probability[k]}, OpenSlide {b.Probability[k]}");
+    }
+
+    [SkippableFact]
     public void CancellingStopsScoringAndLeavesNoOutputs()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);

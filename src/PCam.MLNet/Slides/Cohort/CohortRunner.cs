@@ -53,7 +53,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     {
         ["window"] = SlideHeatmap.Window, ["stride"] = o.Stride, ["targetMicronsPerPixel"] = o.TargetMicronsPerPixel, ["level"] = o.Level,
         ["mpp"] = o.MicronsPerPixel, ["threshold"] = o.Threshold, ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction,
-        ["smoothingRadius"] = o.SmoothingRadius, ["minRegionUm2"] = o.MinRegionUm2,
+        ["smoothingRadius"] = o.SmoothingRadius, ["minRegionUm2"] = o.MinRegionUm2, ["reader"] = o.Reader.ToString().ToLowerInvariant(),
     };
 
     public static string SettingsKey(HeatmapOptions o) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Settings(o).ToJsonString())))[..16];
