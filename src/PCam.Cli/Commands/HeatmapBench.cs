@@ -127,7 +127,7 @@ internal static class HeatmapBench
                 bestFeat = Math.Max(bestFeat, Featurize());
                 bestHeat = Math.Max(bestHeat, SlideHeatmap.Run(windowModel, small, options).WindowsPerSecond);
             }
-            o.WriteLine($"alternating x{repeats} on 4,096 px: heatmap best {bestHeat:F1} windows/s, featurize best {bestFeat:F1} rows/s, ratio = {bestHeat / bestFeat:F2} (goal >= 0.90)");
+            o.WriteLine($"alternating x{repeats} on 4,096 px: heatmap best {bestHeat:F1} windows/s, featurize best {bestFeat:F1} rows/s, ratio = {bestHeat / bestFeat:F2} (goal >= 0.95; the next batch is decoded while ONNX Runtime scores the current one)");
         }
         o.WriteLine($"memory peak RSS {peak / 1048576.0:F0} MiB (RSS {rssBefore / 1048576.0:F0} MiB with the model loaded, before the slide); tile band peak {result.PeakCacheBytes / 1048576.0:F1} MiB; level {(long)side * side * 3 / 1048576.0:F0} MiB decoded");
         o.WriteLine($"total  {totalSeconds:F1} s for this slide (mask + scoring + outputs)");

@@ -9,8 +9,10 @@ namespace PCam.MLNet.Slides;
 /// A lazy IDataView of 96x96 windows of a slide: the grid cell (Column, Row), X and Y (top-left, pixels of the read
 /// level) and the zip featurizer's Features.
 /// A cursor reads one batch of windows from the slide (windows in row-major order, so the slide keeps only the tile
-/// band under the current row), featurizes the batch in one ONNX Runtime call and serves its rows; memory is one
-/// batch of pixels and features plus the band. Single cursor, no shuffling (one pass over a slide).
+/// band under the current row), featurizes the batch in one ONNX Runtime call and serves its rows. While ONNX Runtime
+/// scores a batch, the next batch's windows are decoded on a worker thread (double buffering; the slide is only ever
+/// touched by one thread at a time), so decoding hides behind inference. Memory is two batches of pixels, one of
+/// features, plus the band. Single cursor, no shuffling (one pass over a slide).
 /// </summary>
 public sealed class WindowDataView : IDataView
 {
@@ -61,10 +63,12 @@ public sealed class WindowDataView : IDataView
 
     private sealed class Cursor(WindowDataView view, bool featuresActive) : DataViewRowCursor
     {
-        private readonly byte[] _pixels = new byte[view._batch * PatchSchema.ImageBytes];
+        private readonly byte[][] _pixels = [new byte[view._batch * PatchSchema.ImageBytes], new byte[view._batch * PatchSchema.ImageBytes]];
         private readonly float[] _features = new float[view._batch * view._featurizer.FeatureDimension];
         private long _position = -1;
-        private int _batchStart, _batchCount;
+        private int _batchStart, _batchCount, _current;
+        private Task? _prefetch;
+        private int _prefetchStart = -1;
 
         public override DataViewSchema Schema => view.Schema;
         public override long Position => _position;
@@ -79,24 +83,66 @@ public sealed class WindowDataView : IDataView
             return true;
         }
 
+        private int Count(int start) => Math.Min(view._batch, view._windows.Count - start);
+
+        /// <summary>Decodes windows [start, start + n) into <paramref name="pixels"/> (one thread at a time).</summary>
+        private void Read(int start, byte[] pixels)
+        {
+            int n = Count(start);
+            for (int i = 0; i < n; i++)
+            {
+                view._cancel.ThrowIfCancellationRequested();
+                var (ci, cj) = view._windows[start + i];
+                var (x, y) = view._grid.Origin(ci, cj);
+                view._grid.Evict(y); // windows come sorted by row: tiles above this one are done with
+                view._grid.ReadAtLevel(x, y, pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
+            }
+        }
+
         private void Fill(int start)
         {
             view._cancel.ThrowIfCancellationRequested();
-            int n = Math.Min(view._batch, view._windows.Count - start);
+            int n = Count(start);
             if (featuresActive)
             {
-                for (int i = 0; i < n; i++)
+                if (_prefetch is not null && _prefetchStart == start)
                 {
-                    var (ci, cj) = view._windows[start + i];
-                    var (x, y) = view._grid.Origin(ci, cj);
-                    view._grid.Evict(y); // windows come sorted by row: tiles above this one are done with
-                    view._grid.ReadAtLevel(x, y, _pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
+                    var done = _prefetch;
+                    _prefetch = null;
+                    done.GetAwaiter().GetResult(); // rethrows the reader's own exception (a damaged tile names the file)
+                    _current = 1 - _current;
                 }
-                view._featurizer.Featurize(_pixels, n, _features);
+                else
+                {
+                    WaitPrefetch();
+                    Read(start, _pixels[_current]);
+                }
+                int next = start + n;
+                if (next < view._windows.Count)
+                {
+                    var buffer = _pixels[1 - _current];
+                    _prefetchStart = next;
+                    _prefetch = Task.Run(() => Read(next, buffer));
+                }
+                view._featurizer.Featurize(_pixels[_current], n, _features);
             }
             _batchStart = start;
             _batchCount = n;
             view._onBatch?.Invoke(n);
+        }
+
+        private void WaitPrefetch()
+        {
+            if (_prefetch is null) return;
+            try { _prefetch.Wait(); }
+            catch (AggregateException) { } // an abandoned read-ahead: its error is not this batch's
+            _prefetch = null;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) WaitPrefetch(); // never leave a thread reading a slide that is about to be closed
+            base.Dispose(disposing);
         }
 
         private int Row => (int)_position - _batchStart;

@@ -118,7 +118,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             HeatmapWriter.Write(result, folder, slide.SlideId, model.Path, clock.Elapsed.TotalSeconds, provenance, cancel);
             var summary = JsonNode.Parse(File.ReadAllText(paths.SummaryJson))!;
             var row = SlideRecord.FromSummary(slide, summary, SlideRecord.Ok, clock.Elapsed.TotalSeconds, shardText);
-            Info?.Invoke($"{slide.SlideId}: {row.WindowsScored:N0} windows, score {row.SlideScore:F3}, {row.Regions} region(s), {clock.Elapsed.TotalSeconds:F1} s.");
+            Info?.Invoke($"{slide.SlideId}: {row.WindowsScored:N0} windows, slide score {(row.SlideScore is { } sc ? sc.ToString("F3", System.Globalization.CultureInfo.InvariantCulture) : "n/a (no tissue)")}, {row.Regions} region(s), {clock.Elapsed.TotalSeconds:F1} s.");
             return row;
         }
         catch (Exception e) when (e is not OperationCanceledException && !cancel.IsCancellationRequested && IsSlideError(e))
