@@ -44,6 +44,8 @@ internal sealed class HeatmapCommand : ICommandFactory
         {
             model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
         };
+        var scoring = new HeatmapAnnotations();
+        foreach (var o in scoring.All) cmd.Options.Add(o);
         cli.Bind(cmd, (parse, log) =>
         {
             var options = new HeatmapOptions
@@ -63,6 +65,7 @@ internal sealed class HeatmapCommand : ICommandFactory
             var slides = SlideInputs.Collect(files, parse.GetValue(recursive), listFile);
             if (slides.Count == 0) throw new PCamDataException($"{string.Join(", ", files)}: no slide files found (extensions {string.Join(" ", SlideInputs.Extensions)}{(parse.GetValue(recursive) ? "" : "; --recursive looks in subfolders")}).");
             var results = parse.GetValue(output)!;
+            var annotator = scoring.Start(parse, slides);
 
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -75,7 +78,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                 string? barFor = null;
                 var runner = new CohortRunner(windowModel, options, new CohortOptions { Output = results, Force = parse.GetValue(force), FailFast = parse.GetValue(failFast), Shard = theShard })
                 {
-                    Info = log.Info, Warning = log.Warning, Error = m => { bar?.Dispose(); bar = null; cli.Err.WriteLine("error: " + m); },
+                    Annotator = annotator, Info = log.Info, Warning = log.Warning, Error = m => { bar?.Dispose(); bar = null; cli.Err.WriteLine("error: " + m); },
                     Progress = (id, done, total) =>
                     {
                         if (barFor != id) { bar?.Dispose(); bar = new WindowProgress(log, id, total); barFor = id; }
@@ -91,6 +94,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                 log.Info($"{rows.Count} slide(s): {rows.Count(r => r.Status == SlideRecord.Ok)} ok, {rows.Count(r => r.Status == SlideRecord.Skipped)} skipped, {failed} failed -> {record}" +
                          (theShard.Count > 1 ? $" (merge the shards with `pcam heatmap-report {results}`)" : ""));
                 cli.Out.WriteLine(record);
+                if (annotator is not null && theShard.Count == 1 && HeatmapAnnotations.Summary(results) is { } line) cli.Out.WriteLine(line);
                 return failed > 0 ? SlidesFailed : 0;
             }
             finally

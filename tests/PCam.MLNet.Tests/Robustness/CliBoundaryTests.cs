@@ -217,10 +217,23 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     }
 
     [Fact]
+    public void PatchesWithAMissingFolderAnUnreadableSlideOrABadSplitIsOneErrorLine()
+    {
+        AssertOneErrorLine(Pcam("patches", "--slides", _dir["nope"], "--output", _dir["set"]), _dir["nope"]);
+        var slides = _dir["slides"];
+        Directory.CreateDirectory(slides);
+        var bad = Path.Combine(slides, "x.tif");
+        File.WriteAllText(bad, "not a slide");
+        AssertOneErrorLine(Pcam("patches", "--slides", slides, "--output", _dir["set"]), bad);
+        AssertOneErrorLine(Pcam("patches", "--slides", slides, "--output", _dir["set"], "--split", "0.8,0.2"), "--split");
+        Assert.False(Directory.Exists(_dir["set"]), "nothing is written");
+    }
+
+    [Fact]
     public void EveryCommandIsCovered()
     {
         // A new command must get a bad-input test above: this list is the one the tests cover.
-        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "heatmap-report", "export" };
+        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "heatmap-report", "export", "patches" };
         var help = Pcam("--help").Out;
         var commands = help[help.IndexOf("Commands:", StringComparison.Ordinal)..]
             .Split('\n').Skip(1).Select(l => l.Trim().Split(' ')[0]).Where(c => c.Length > 0).ToArray();

@@ -34,6 +34,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     public Action<string>? Error { get; init; }
     /// <summary>(slide id, windows done, windows total).</summary>
     public Action<string, long, long>? Progress { get; init; }
+    /// <summary>`--annotations`: scores each slide against its annotation into summary.json's "annotations" (issue 18).</summary>
+    public Evaluation.SlideAnnotator? Annotator { get; init; }
 
     public static string SlideFolder(string results, string slideId) => Path.Combine(results, "slides", slideId);
     public static string ShardsFolder(string results) => Path.Combine(results, "shards");
@@ -99,7 +101,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         {
             if (!File.Exists(slide.Path)) throw new PCamDataException($"{slide.Path}: no such file.");
             var source = SourceIdentity(slide.Path);
-            if (!cohort.Force && Complete(paths, modelSha, settingsKey, source) is { } done)
+            if (!cohort.Force && Complete(paths, modelSha, settingsKey, source) is { } done
+                && (Annotator is null || (string?)done["annotations"]?["key"] == Annotator.Key(slide.SlideId, slide.Path)))
             {
                 Info?.Invoke($"{slide.SlideId}: skipped (outputs complete for this model, settings and file).");
                 return SlideRecord.FromSummary(slide, done, SlideRecord.Skipped, (double?)done["seconds"]?["total"] ?? 0, shardText);
@@ -111,6 +114,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
                 ["slideId"] = slide.SlideId, ["label"] = slide.Label, ["source"] = source, ["modelSha256"] = modelSha,
                 ["settingsKey"] = settingsKey, ["version"] = Version,
             };
+            if (Annotator is not null) provenance["annotations"] = Annotator.Score(slide.SlideId, slide.Path, result);
             HeatmapWriter.Write(result, folder, slide.SlideId, model.Path, clock.Elapsed.TotalSeconds, provenance, cancel);
             var summary = JsonNode.Parse(File.ReadAllText(paths.SummaryJson))!;
             var row = SlideRecord.FromSummary(slide, summary, SlideRecord.Ok, clock.Elapsed.TotalSeconds, shardText);

@@ -10,7 +10,9 @@ public sealed record SlideRecord
     public const string Ok = "ok", Failed = "failed", Skipped = "skipped";
     public static readonly string[] Columns =
         ["slide_id", "path", "label", "status", "error", "level", "level_um_per_px", "window_um_per_px", "scale", "windows_scored",
-         "slide_score", "tumour_area_mm2", "regions", "seconds", "shard", "finished_utc"];
+         "slide_score", "tumour_area_mm2", "regions", "seconds", "shard", "finished_utc",
+         // pcam heatmap --annotations (empty otherwise)
+         "window_auc", "window_accuracy", "dice", "lesions_detected", "detectable_lesions", "false_positive_regions"];
 
     public required string SlideId { get; init; }
     public required string Path { get; init; }
@@ -28,6 +30,12 @@ public sealed record SlideRecord
     public double Seconds { get; init; }
     public string Shard { get; init; } = "0/1";
     public DateTime FinishedUtc { get; init; } = DateTime.UtcNow;
+    public double? WindowAuc { get; init; }
+    public double? WindowAccuracy { get; init; }
+    public double? Dice { get; init; }
+    public int? LesionsDetected { get; init; }
+    public int? DetectableLesions { get; init; }
+    public int? FalsePositiveRegions { get; init; }
 
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     static string N(double? v, string f = "0.######") => v is { } d ? d.ToString(f, Inv) : "";
@@ -37,6 +45,8 @@ public sealed record SlideRecord
         Csv.Field(SlideId), Csv.Field(Path), Csv.Field(Label), Status, Csv.Field(Error), Level?.ToString(Inv) ?? "",
         N(LevelMicronsPerPixel), N(WindowMicronsPerPixel), N(Scale), WindowsScored?.ToString(Inv) ?? "", N(SlideScore),
         N(TumourAreaMm2), Regions?.ToString(Inv) ?? "", Seconds.ToString("0.###", Inv), Shard, FinishedUtc.ToString("o", Inv),
+        N(WindowAuc), N(WindowAccuracy), N(Dice), LesionsDetected?.ToString(Inv) ?? "", DetectableLesions?.ToString(Inv) ?? "",
+        FalsePositiveRegions?.ToString(Inv) ?? "",
     });
 
     public static SlideRecord FromCsv(IReadOnlyList<string> header, IReadOnlyList<string> cells)
@@ -51,6 +61,8 @@ public sealed record SlideRecord
             WindowMicronsPerPixel = D("window_um_per_px"), Scale = D("scale"), WindowsScored = L("windows_scored"), SlideScore = D("slide_score"),
             TumourAreaMm2 = D("tumour_area_mm2"), Regions = (int?)L("regions"), Seconds = D("seconds") ?? 0, Shard = C("shard"),
             FinishedUtc = DateTime.TryParse(C("finished_utc"), Inv, DateTimeStyles.RoundtripKind, out var t) ? t : DateTime.MinValue,
+            WindowAuc = D("window_auc"), WindowAccuracy = D("window_accuracy"), Dice = D("dice"), LesionsDetected = (int?)L("lesions_detected"),
+            DetectableLesions = (int?)L("detectable_lesions"), FalsePositiveRegions = (int?)L("false_positive_regions"),
         };
     }
 
@@ -62,6 +74,9 @@ public sealed record SlideRecord
         WindowMicronsPerPixel = (double?)summary["micronsPerPixel"], Scale = (double?)summary["scale"],
         WindowsScored = (long?)summary["windowsScored"], SlideScore = (double?)summary["slideScore"],
         TumourAreaMm2 = (double?)summary["tumourAreaMm2"], Regions = (int?)summary["regions"], Seconds = seconds, Shard = shard,
+        WindowAuc = (double?)summary["annotations"]?["windowAuc"], WindowAccuracy = (double?)summary["annotations"]?["windowAccuracy"],
+        Dice = (double?)summary["annotations"]?["dice"], LesionsDetected = (int?)summary["annotations"]?["lesionsDetected"],
+        DetectableLesions = (int?)summary["annotations"]?["detectableLesions"], FalsePositiveRegions = (int?)summary["annotations"]?["falsePositiveRegions"],
     };
 
     public static void WriteAll(string path, IEnumerable<SlideRecord> rows)

@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PCam.MLNet.Slides.Annotations;
+
+namespace PCam.MLNet.Slides.Evaluation;
+
+/// <summary>
+/// `pcam heatmap --annotations`: a heatmap scored against its slide's annotation (added to STEM.summary.json as
+/// "annotations" and to slides.csv), and the cohort (annotations.json, froc.csv) in the run's folder.
+/// </summary>
+public static class HeatmapEvaluation
+{
+    public const string CohortJson = "annotations.json";
+    public const string FrocCsv = "froc.csv";
+
+    /// <summary>The heatmap's grid in level-0 terms.</summary>
+    public static ScoredGrid Grid(HeatmapResult r)
+    {
+        var level = r.Windows.Level;
+        var l0 = r.Levels[0];
+        return new ScoredGrid
+        {
+            GridWidth = r.GridWidth, GridHeight = r.GridHeight, Probability = r.Probability,
+            WindowOrigin = (i, j) => { var (x, y) = r.Windows.Origin(i, j); return (x * level.DownsampleX, y * level.DownsampleY); },
+            WindowPixel = r.Sampling.Scale * level.DownsampleX,
+            Level0Width = l0.Width, Level0Height = l0.Height,
+            MicronsPerPixel = r.Sampling.LevelMicronsPerPixel is { } m ? m / level.DownsampleX : null,
+        };
+    }
+
+    /// <summary>Scores the heatmap against an annotation (null path: a normal slide).</summary>
+    public static SlideEvaluation Score(string slideId, HeatmapResult r, string? annotationPath, AnnotationOptions options)
+    {
+        var l0 = r.Levels[0];
+        var annotation = annotationPath is null ? SlideAnnotation.Empty() : AnnotationReader.Read(annotationPath, options, l0.Width, l0.Height);
+        return SlideScoring.Score(slideId, Grid(r), annotation, new SlideScoringOptions { Threshold = r.Options.Threshold });
+    }
+
+    /// <summary>The "annotations" block of summary.json: the slide's metrics, and its FROC data so the cohort can be
+    /// scored from the summaries alone (resumed slides, merged shards).</summary>
+    public static JsonObject ToJson(SlideEvaluation e, string? annotationPath, string key) => new()
+    {
+        ["key"] = key,
+        ["annotation"] = annotationPath is null ? null : Path.GetFullPath(annotationPath),
+        ["tumourSlide"] = e.IsTumourSlide,
+        ["maxProbability"] = Num(e.SlideScore),
+        ["windowsScored"] = e.WindowsScored,
+        ["tumourWindows"] = e.TumourWindows,
+        ["windowAuc"] = Num(e.WindowAuc),
+        ["windowAccuracy"] = Num(e.WindowAccuracy),
+        ["dice"] = Num(e.Dice),
+        ["lesions"] = e.Lesions,
+        ["detectableLesions"] = e.DetectableLesions,
+        ["lesionsDetected"] = e.LesionsDetected,
+        ["predictedRegions"] = e.PredictedRegions,
+        ["falsePositiveRegions"] = e.FalsePositiveRegions,
+        ["detections"] = new JsonArray(e.Detections.Select(d => (JsonNode)new JsonArray(Num(d.Probability), Math.Round(d.X, 1), Math.Round(d.Y, 1))).ToArray()),
+        ["froc"] = new JsonObject
+        {
+            ["falsePositiveProbabilities"] = new JsonArray(e.Froc.FalsePositiveProbabilities.Select(v => (JsonNode)v).ToArray()),
+            ["truePositiveProbabilities"] = new JsonArray(e.Froc.TruePositiveProbabilities.Select(v => (JsonNode)v).ToArray()),
+            ["lesions"] = e.Froc.Lesions,
+        },
+        ["rule"] = "window label: PCam's centre 32x32 rule on the annotation (tumour when any centre pixel's centre is in tumour); " +
+                   "predicted region: 8-connected windows at or above the threshold (unsmoothed); lesions: Camelyon16's evaluation mask (grown 75/2 um, holes filled, ITC < 275 um)",
+    };
+
+    /// <summary>The cohort from the slides' summaries (those with an "annotations" block): slide-level ROC AUC of the
+    /// slide score against the slide labels (annotated tumour, or the slide's label when given) and Camelyon16's FROC;
+    /// written to annotations.json and froc.csv. Returns null when no slide was scored against annotations.</summary>
+    public static JsonObject? WriteCohort(string outputDir, IReadOnlyList<(string SlideId, string? Label, JsonNode Summary)> slides)
+    {
+        var scored = slides.Where(s => s.Summary["annotations"] is JsonObject).ToList();
+        if (scored.Count == 0) return null;
+        var frocSlides = new List<FrocSlide>();
+        var slideScores = new List<(float, bool)>();
+        var perSlide = new JsonArray();
+        foreach (var (id, label, summary) in scored)
+        {
+            var a = summary["annotations"]!;
+            var f = a["froc"]!;
+            frocSlides.Add(new FrocSlide(id, f["falsePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(),
+                f["truePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(), f["lesions"]!.GetValue<int>()));
+            bool tumour = ParseLabel(label) ?? a["tumourSlide"]!.GetValue<bool>();
+            double? score = (double?)summary["slideScore"] ?? (double?)a["maxProbability"];
+            if (score is { } sc) slideScores.Add(((float)sc, tumour));
+            perSlide.Add(new JsonObject
+            {
+                ["slide"] = id, ["tumourSlide"] = tumour, ["slideScore"] = score, ["windowAuc"] = a["windowAuc"]?.DeepClone(),
+                ["windowAccuracy"] = a["windowAccuracy"]?.DeepClone(), ["dice"] = a["dice"]?.DeepClone(),
+                ["lesionsDetected"] = a["lesionsDetected"]?.DeepClone(), ["detectableLesions"] = a["detectableLesions"]?.DeepClone(),
+                ["falsePositiveRegions"] = a["falsePositiveRegions"]?.DeepClone(),
+            });
+        }
+        var froc = Froc.Compute(frocSlides);
+        double? Mean(string key)
+        {
+            var v = scored.Select(s => (double?)s.Summary["annotations"]![key]).Where(x => x is not null).Select(x => x!.Value).ToArray();
+            return v.Length == 0 ? null : Math.Round(v.Average(), 6);
+        }
+        int Sum(string key) => scored.Sum(s => (int?)s.Summary["annotations"]![key] ?? 0);
+        var json = new JsonObject
+        {
+            ["slides"] = scored.Count,
+            ["tumourSlides"] = slideScores.Count(s => s.Item2),
+            ["slideAuc"] = Num(SlideScoring.Auc(slideScores)),
+            ["slideScore"] = "the heatmap's slide score (summary.json slideScore)",
+            ["froc"] = new JsonObject
+            {
+                ["score"] = Num(froc.Score),
+                ["falsePositivesPerSlide"] = new JsonArray(FrocResult.FalsePositiveRates.Select(v => (JsonNode)v).ToArray()),
+                ["sensitivity"] = new JsonArray(froc.SensitivityAt.Select(v => Num(v)).ToArray()),
+                ["lesions"] = frocSlides.Sum(s => s.Lesions),
+                ["rule"] = "Camelyon16 Evaluation_FROC.py: one detection per predicted region at its most probable window's centre; hits on the evaluation mask, ITC ignored; sensitivity interpolated at 1/4, 1/2, 1, 2, 4, 8 FPs per slide and averaged",
+            },
+            ["windowAucMean"] = Mean("windowAuc"),
+            ["windowAccuracyMean"] = Mean("windowAccuracy"),
+            ["diceMean"] = Mean("dice"),
+            ["lesionsDetected"] = Sum("lesionsDetected"),
+            ["detectableLesions"] = Sum("detectableLesions"),
+            ["falsePositiveRegions"] = Sum("falsePositiveRegions"),
+            ["perSlide"] = perSlide,
+        };
+        Directory.CreateDirectory(outputDir);
+        WriteAtomically(Path.Combine(outputDir, CohortJson), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var sb = new StringBuilder("average_false_positives,sensitivity\n");
+        for (int k = 0; k < froc.AverageFalsePositives.Length; k++)
+            sb.Append(F(froc.AverageFalsePositives[k])).Append(',').Append(F(froc.Sensitivity[k])).Append('\n');
+        WriteAtomically(Path.Combine(outputDir, FrocCsv), sb.ToString());
+        return json;
+    }
+
+    /// <summary>The cohort of a merged results folder: the summaries of its ok and skipped slides that hold an
+    /// "annotations" block (none: nothing is written and stale annotations.json / froc.csv are removed).</summary>
+    public static JsonObject? WriteCohort(string results, IEnumerable<Cohort.SlideRecord> rows)
+    {
+        var slides = new List<(string, string?, JsonNode)>();
+        foreach (var r in rows.Where(r => r.Status != Cohort.SlideRecord.Failed))
+        {
+            var summary = HeatmapWriter.PathsFor(Cohort.CohortRunner.SlideFolder(results, r.SlideId), r.SlideId).SummaryJson;
+            if (!File.Exists(summary)) continue;
+            try { slides.Add((r.SlideId, r.Label, JsonNode.Parse(File.ReadAllText(summary))!)); }
+            catch (JsonException) { }
+        }
+        var json = WriteCohort(results, slides);
+        if (json is null)
+            foreach (var f in new[] { CohortJson, FrocCsv }) File.Delete(Path.Combine(results, f));
+        return json;
+    }
+
+    /// <summary>A slide label as slides.csv / --labels give it: 1/0, tumor/normal, ...; null when absent or unknown.</summary>
+    public static bool? ParseLabel(string? label) => label?.Trim().ToLowerInvariant() switch
+    {
+        "1" or "tumor" or "tumour" or "positive" or "true" => true,
+        "0" or "normal" or "negative" or "false" => false,
+        _ => null,
+    };
+
+    private static JsonNode? Num(double v) => double.IsNaN(v) ? null : JsonValue.Create(Math.Round(v, 6));
+    private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("0.######", CultureInfo.InvariantCulture);
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            File.WriteAllText(tmp, text);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}
