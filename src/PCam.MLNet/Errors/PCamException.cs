@@ -20,3 +20,7 @@ public sealed class PCamModelException(string message, Exception? inner = null) 
 
 /// <summary>An export problem the user must fix (missing sidecar files, bad name or namespace).</summary>
 public sealed class PCamExportException(string message, Exception? inner = null) : PCamException(message, inner);
+
+/// <summary>What is wrong inside an annotation file; the reader prefixes the file's path and rethrows it as a
+/// <see cref="PCamDataException"/>, so the parser deep inside need not carry the path around.</summary>
+internal sealed class AnnotationFormatException(string message) : Exception(message);

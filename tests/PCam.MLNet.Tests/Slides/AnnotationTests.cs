@@ -41,7 +41,7 @@ public sealed class AnnotationTests : IDisposable
     }
 
     [Fact]
-    public void Centre_label_counts_the_centre_pixels_inside_the_polygon()
+    public void CentreLabelCountsTheCentrePixelsInsideThePolygon()
     {
         // Tumour x in [1000, 1100), y in [0, 1001). Window at (900, 900) with 2 level-0 px per window pixel: centre pixel
         // i is centred at 900 + (32 + i + 0.5) * 2 = 965 + 2i, so columns 18..31 (14) and rows 0..17 (18) are tumour.
@@ -60,7 +60,7 @@ public sealed class AnnotationTests : IDisposable
     }
 
     [Fact]
-    public void Qupath_derived_class_names_and_plain_string_classes_are_read()
+    public void QupathDerivedClassNamesAndPlainStringClassesAreRead()
     {
         var path = _dir["derived.geojson"];
         File.WriteAllText(path, """
@@ -93,7 +93,7 @@ public sealed class AnnotationTests : IDisposable
     }
 
     [Fact]
-    public void Annotation_file_is_found_by_slide_stem()
+    public void AnnotationFileIsFoundBySlideStem()
     {
         File.WriteAllText(_dir["s1.xml"], "<ASAP_Annotations/>");
         File.WriteAllText(_dir["s2.geojson"], "[]");
@@ -104,7 +104,7 @@ public sealed class AnnotationTests : IDisposable
     }
 
     [Fact]
-    public void Scanline_counts_equal_point_by_point_tests()
+    public void ScanlineCountsEqualPointByPointTests()
     {
         // A 40-point star with a hole and an exclusion, windows at odd offsets and pixel sizes: the cached scanline count
         // must decide every centre pixel as IsTumour does.

@@ -59,7 +59,7 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
         SlideRecord.ReadAll(Path.Combine(results, "slides.csv")).ToDictionary(r => r.SlideId);
 
     [SkippableFact]
-    public void AFolderWithBadSlidesRecordsFailuresAndGoesOn_ThenResumes()
+    public void AFolderWithBadSlidesRecordsFailuresAndGoesOnThenResumes()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         var slides = Cohort(broken: true);
@@ -114,7 +114,7 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
     }
 
     [SkippableFact]
-    public void TwoSlurmArrayTasksGiveTheSameOutputsAsOneRun_AndAKilledRunResumes()
+    public void TwoSlurmArrayTasksGiveTheSameOutputsAsOneRunAndAKilledRunResumes()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         var slides = Cohort(broken: false);

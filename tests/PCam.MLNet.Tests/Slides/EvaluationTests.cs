@@ -8,7 +8,7 @@ namespace PCam.MLNet.Tests.Slides;
 public sealed class EvaluationTests
 {
     [Fact]
-    public void Froc_matches_a_hand_computed_case()
+    public void FrocMatchesAHandComputedCase()
     {
         // Tumour slide A: false positives 0.8 and 0.3, its two lesions found at 0.9 and 0.5; normal slide B: FPs 0.6, 0.2.
         // Thresholds 0.3, 0.5, 0.6, 0.8, 0.9 give FPs/slide 1.5, 1, 1, 0.5, 0 and sensitivity 1, 1, 0.5, 0.5, 0.5, then (0, 0).
@@ -22,7 +22,7 @@ public sealed class EvaluationTests
     }
 
     [Fact]
-    public void Interp_follows_numpy_on_repeated_x()
+    public void InterpFollowsNumpyOnRepeatedX()
     {
         double[] xs = [0, 0, 0.5, 1, 1, 1.5], ys = [0, 0.5, 0.5, 0.5, 1, 1];
         Assert.Equal(0.5, Froc.Interp(0, xs, ys)); // numpy.interp(0, ...) = 0.5 (last of the run)
@@ -33,7 +33,7 @@ public sealed class EvaluationTests
     }
 
     [Fact]
-    public void Distance_transform_is_exact()
+    public void DistanceTransformIsExact()
     {
         var rng = new Random(3);
         int w = 23, h = 17;
@@ -51,7 +51,7 @@ public sealed class EvaluationTests
     }
 
     [Fact]
-    public void Evaluation_mask_separates_lesions_and_marks_isolated_tumour_cells()
+    public void EvaluationMaskSeparatesLesionsAndMarksIsolatedTumourCells()
     {
         // 0.243 um/px level 0, mask pixels 7.776 um. A 2000 px (486 um) square lesion; a 100 px (24 um) square far away:
         // grown by 37.5 um it is ~100 um across, major axis 1.15 x 100 < 275 um: ITC. A ring lesion's hole is filled.
@@ -81,7 +81,7 @@ public sealed class EvaluationTests
     }
 
     [Fact]
-    public void Rank_auc_counts_ties_half()
+    public void RankAucCountsTiesHalf()
     {
         Assert.Equal(1.0, SlideScoring.Auc([(0.9f, true), (0.1f, false)]));
         Assert.Equal(0.5, SlideScoring.Auc([(0.5f, true), (0.5f, false)]));

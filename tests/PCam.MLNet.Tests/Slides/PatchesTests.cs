@@ -55,7 +55,7 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
     }
 
     [Fact]
-    public void Patch_labels_match_the_drawn_geometry_and_splits_never_share_a_slide()
+    public void PatchLabelsMatchTheDrawnGeometryAndSplitsNeverShareASlide()
     {
         var (slides, annotations) = WriteCohort(_dir);
         var output = _dir["set"];
@@ -130,7 +130,7 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
     }
 
     [Fact]
-    public void A_malformed_annotation_is_one_error_naming_it_and_writes_nothing()
+    public void AMalformedAnnotationIsOneErrorNamingItAndWritesNothing()
     {
         var slides = _dir["slides"];
         var annotations = _dir["annotations"];
@@ -161,7 +161,7 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
     /// slides are ranked well above chance against their annotation, and the run's cohort files are written.
     /// </summary>
     [Fact]
-    public void Patches_train_and_heatmap_with_annotations_round_trip()
+    public void PatchesTrainAndHeatmapWithAnnotationsRoundTrip()
     {
         var (slides, annotations) = WriteCohort(_dir);
         var set = _dir["set"];
@@ -217,7 +217,7 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
     }
 
     [Fact]
-    public void A_slide_list_with_ids_and_labels_feeds_patches()
+    public void ASlideListWithIdsAndLabelsFeedsPatches()
     {
         var slides = _dir["slides"];
         var annotations = _dir["annotations"];

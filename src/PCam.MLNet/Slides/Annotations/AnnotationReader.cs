@@ -52,7 +52,7 @@ public static class AnnotationReader
         {
             result = path.EndsWith(".xml", StringComparison.OrdinalIgnoreCase) ? ReadAsap(path, options) : ReadGeoJson(path, options);
         }
-        catch (AnnotationError e) { throw new PCamDataException($"{path}: {e.Message}"); }
+        catch (AnnotationFormatException e) { throw new PCamDataException($"{path}: {e.Message}"); }
         catch (JsonException e) { throw new PCamDataException($"{path}: not valid JSON ({e.Message}).", e); }
         catch (XmlException e) { throw new PCamDataException($"{path}: not valid XML ({e.Message}).", e); }
         catch (IOException e) { throw new PCamDataException($"{path}: cannot read ({e.Message}).", e); }
@@ -60,7 +60,6 @@ public static class AnnotationReader
         return result;
     }
 
-    private sealed class AnnotationError(string message) : Exception(message);
 
     private static void CheckBounds(string path, SlideAnnotation a, double w, double h, double tol)
     {
@@ -83,9 +82,9 @@ public static class AnnotationReader
         {
             JsonValueKind.Array => root.EnumerateArray(),
             JsonValueKind.Object when Type(root) == "FeatureCollection" =>
-                root.TryGetProperty("features", out var f) && f.ValueKind == JsonValueKind.Array ? f.EnumerateArray() : throw new AnnotationError("FeatureCollection without a 'features' array."),
+                root.TryGetProperty("features", out var f) && f.ValueKind == JsonValueKind.Array ? f.EnumerateArray() : throw new AnnotationFormatException("FeatureCollection without a 'features' array."),
             JsonValueKind.Object when Type(root) == "Feature" => [root],
-            _ => throw new AnnotationError("expected a GeoJSON FeatureCollection, an array of features or a Feature (as QuPath exports)."),
+            _ => throw new AnnotationFormatException("expected a GeoJSON FeatureCollection, an array of features or a Feature (as QuPath exports)."),
         };
         var tumour = new List<AnnotationPolygon>();
         var exclusion = new List<AnnotationPolygon>();
@@ -95,19 +94,19 @@ public static class AnnotationReader
         {
             index++;
             if (feature.ValueKind != JsonValueKind.Object || Type(feature) != "Feature")
-                throw new AnnotationError($"item {index} is not a GeoJSON Feature.");
+                throw new AnnotationFormatException($"item {index} is not a GeoJSON Feature.");
             var name = ClassName(feature);
             if (name is null) continue; // unclassified objects carry no label
             classes.Add(name);
             List<AnnotationPolygon>? target = Matches(name, [options.PositiveClass]) ? tumour : Matches(name, options.ExclusionClasses) ? exclusion : null;
             if (target is null) continue;
             if (!feature.TryGetProperty("geometry", out var geometry) || geometry.ValueKind != JsonValueKind.Object)
-                throw new AnnotationError($"feature {index} ({name}) has no geometry.");
+                throw new AnnotationFormatException($"feature {index} ({name}) has no geometry.");
             AddGeometry(geometry, target, $"feature {index} ({name})");
         }
         // Classified objects but none of the tumour class: almost always a misspelt or renamed class, so say which exist.
         if (classes.Count > 0 && tumour.Count == 0)
-            throw new AnnotationError($"no feature of class '{options.PositiveClass}' (classes in the file: {string.Join(", ", classes)}); choose the tumour class with --positive-class.");
+            throw new AnnotationFormatException($"no feature of class '{options.PositiveClass}' (classes in the file: {string.Join(", ", classes)}); choose the tumour class with --positive-class.");
         return new SlideAnnotation(path, tumour, exclusion);
     }
 
@@ -139,43 +138,43 @@ public static class AnnotationReader
                 break;
             case "MultiPolygon":
                 var polys = Coordinates(geometry, where);
-                if (polys.ValueKind != JsonValueKind.Array) throw new AnnotationError($"{where}: MultiPolygon coordinates must be an array of polygons.");
+                if (polys.ValueKind != JsonValueKind.Array) throw new AnnotationFormatException($"{where}: MultiPolygon coordinates must be an array of polygons.");
                 foreach (var p in polys.EnumerateArray()) target.Add(Polygon(p, where));
                 break;
             case "GeometryCollection":
                 if (!geometry.TryGetProperty("geometries", out var parts) || parts.ValueKind != JsonValueKind.Array)
-                    throw new AnnotationError($"{where}: GeometryCollection without 'geometries'.");
+                    throw new AnnotationFormatException($"{where}: GeometryCollection without 'geometries'.");
                 foreach (var part in parts.EnumerateArray())
                     if (Type(part) is "Polygon" or "MultiPolygon" or "GeometryCollection") AddGeometry(part, target, where);
                 break;
             default:
-                throw new AnnotationError($"{where}: geometry '{type ?? "(none)"}' does not enclose a region; tumour and exclusion annotations must be Polygon or MultiPolygon.");
+                throw new AnnotationFormatException($"{where}: geometry '{type ?? "(none)"}' does not enclose a region; tumour and exclusion annotations must be Polygon or MultiPolygon.");
         }
     }
 
     private static JsonElement Coordinates(JsonElement geometry, string where) =>
-        geometry.TryGetProperty("coordinates", out var c) ? c : throw new AnnotationError($"{where}: geometry without coordinates.");
+        geometry.TryGetProperty("coordinates", out var c) ? c : throw new AnnotationFormatException($"{where}: geometry without coordinates.");
 
     private static AnnotationPolygon Polygon(JsonElement rings, string where)
     {
-        if (rings.ValueKind != JsonValueKind.Array || rings.GetArrayLength() == 0) throw new AnnotationError($"{where}: a Polygon needs at least one ring.");
+        if (rings.ValueKind != JsonValueKind.Array || rings.GetArrayLength() == 0) throw new AnnotationFormatException($"{where}: a Polygon needs at least one ring.");
         var list = new List<(double, double)[]>();
         int r = 0;
         foreach (var ring in rings.EnumerateArray())
         {
-            if (ring.ValueKind != JsonValueKind.Array) throw new AnnotationError($"{where}: ring {r} is not an array of positions.");
+            if (ring.ValueKind != JsonValueKind.Array) throw new AnnotationFormatException($"{where}: ring {r} is not an array of positions.");
             var pts = new List<(double X, double Y)>();
             foreach (var pos in ring.EnumerateArray())
             {
                 if (pos.ValueKind != JsonValueKind.Array || pos.GetArrayLength() < 2 || pos[0].ValueKind != JsonValueKind.Number || pos[1].ValueKind != JsonValueKind.Number)
-                    throw new AnnotationError($"{where}: ring {r} has a position that is not [x, y].");
+                    throw new AnnotationFormatException($"{where}: ring {r} has a position that is not [x, y].");
                 double x = pos[0].GetDouble(), y = pos[1].GetDouble();
-                if (!double.IsFinite(x) || !double.IsFinite(y)) throw new AnnotationError($"{where}: ring {r} has a non-finite coordinate.");
+                if (!double.IsFinite(x) || !double.IsFinite(y)) throw new AnnotationFormatException($"{where}: ring {r} has a non-finite coordinate.");
                 pts.Add((x, y));
             }
             // GeoJSON (RFC 7946 3.1.6): a linear ring has 4+ positions and ends where it starts; QuPath writes it so.
             if (pts.Count < 4 || pts[0] != pts[^1])
-                throw new AnnotationError($"{where}: ring {r} is not closed (a GeoJSON ring has at least 4 positions and its last equals its first).");
+                throw new AnnotationFormatException($"{where}: ring {r} is not closed (a GeoJSON ring has at least 4 positions and its last equals its first).");
             pts.RemoveAt(pts.Count - 1);
             list.Add(pts.ToArray());
             r++;
@@ -191,7 +190,7 @@ public static class AnnotationReader
         using (var reader = XmlReader.Create(path, new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit }))
             doc.Load(reader);
         if (doc.DocumentElement?.Name != "ASAP_Annotations")
-            throw new AnnotationError($"root element is <{doc.DocumentElement?.Name}>, expected <ASAP_Annotations> (ASAP / Camelyon16 XML).");
+            throw new AnnotationFormatException($"root element is <{doc.DocumentElement?.Name}>, expected <ASAP_Annotations> (ASAP / Camelyon16 XML).");
         var tumour = new List<AnnotationPolygon>();
         var exclusion = new List<AnnotationPolygon>();
         var groups = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -207,24 +206,24 @@ public static class AnnotationReader
             if (!isTumour && !isExclusion) continue;
             var type = a.GetAttribute("Type");
             if (type is not ("Polygon" or "Spline" or "Rectangle"))
-                throw new AnnotationError($"{where}: type '{type}' does not enclose a region; expected Polygon.");
+                throw new AnnotationFormatException($"{where}: type '{type}' does not enclose a region; expected Polygon.");
             var coords = new List<(int Order, double X, double Y)>();
             foreach (XmlElement c in a.SelectNodes("Coordinates/Coordinate")!)
             {
                 if (!double.TryParse(c.GetAttribute("X"), NumberStyles.Float, CultureInfo.InvariantCulture, out var x) ||
                     !double.TryParse(c.GetAttribute("Y"), NumberStyles.Float, CultureInfo.InvariantCulture, out var y) || !double.IsFinite(x) || !double.IsFinite(y))
-                    throw new AnnotationError($"{where}: a Coordinate has no numeric X and Y.");
+                    throw new AnnotationFormatException($"{where}: a Coordinate has no numeric X and Y.");
                 int order = int.TryParse(c.GetAttribute("Order"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var o) ? o : coords.Count;
                 coords.Add((order, x, y));
             }
             // ASAP polygons are implicitly closed (the last vertex joins the first); a repeated first vertex is dropped.
             var ring = coords.OrderBy(c => c.Order).Select(c => (c.X, c.Y)).ToList();
             if (ring.Count > 1 && ring[0] == ring[^1]) ring.RemoveAt(ring.Count - 1);
-            if (ring.Count < 3) throw new AnnotationError($"{where}: has {ring.Count} distinct vertices; a polygon needs at least 3.");
+            if (ring.Count < 3) throw new AnnotationFormatException($"{where}: has {ring.Count} distinct vertices; a polygon needs at least 3.");
             (isTumour ? tumour : exclusion).Add(new AnnotationPolygon([ring.ToArray()]));
         }
         if (groups.Count > 0 && tumour.Count == 0)
-            throw new AnnotationError($"no annotation in group '{options.PositiveClass}' or {string.Join("/", options.AsapTumourGroups)} (groups in the file: {string.Join(", ", groups)}); choose the tumour group with --positive-class.");
+            throw new AnnotationFormatException($"no annotation in group '{options.PositiveClass}' or {string.Join("/", options.AsapTumourGroups)} (groups in the file: {string.Join(", ", groups)}); choose the tumour group with --positive-class.");
         return new SlideAnnotation(path, tumour, exclusion);
     }
 }
