@@ -162,12 +162,12 @@ public sealed class OptionMatrixTests(OptionMatrixData data) : IClassFixture<Opt
         Assert.Contains("features 'Features'", inspect.Out);
 
         // pcam heatmap on one patch-sized image: its single window is that patch (tiles.csv has 6 decimals).
-        var heatmap = Pcam("heatmap", "--model", model, "--output", dir["heatmap"], "--no-tissue-mask", data.Pngs[0]);
+        var heatmap = Pcam("heatmap", "--model", model, "--output", dir["heatmap"], "--no-tissue-mask", "--mpp", "0.972", data.Pngs[0]);
         Assert.True(heatmap.Code == 0, heatmap.Err);
-        var tile = File.ReadAllLines(Path.Combine(dir["heatmap"], "test00.tiles.csv"));
-        Assert.Equal("x,y,size,level,probability", tile[0]);
+        var tile = File.ReadAllLines(Path.Combine(dir["heatmap"], "slides", "test00", "test00.tiles.csv"));
+        Assert.Equal("minx,miny,width,height,level,x,y,size,probability", tile[0]);
         Assert.Equal(2, tile.Length);
-        Assert.Equal(expected[0].Probability, double.Parse(tile[1].Split(',')[4], CultureInfo.InvariantCulture), Tolerance + 1e-6);
+        Assert.Equal(expected[0].Probability, double.Parse(tile[1].Split(',')[8], CultureInfo.InvariantCulture), Tolerance + 1e-6);
 
         // src/PCam.Predict (ML.NET packages only) as its own process, on the PNG files of the first test rows.
         var app = ChildProcess.Run(ConsumingAppTests.AppDll, [model, .. data.Pngs]);

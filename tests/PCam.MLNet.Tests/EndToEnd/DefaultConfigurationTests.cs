@@ -258,16 +258,16 @@ public sealed class DefaultConfigurationTests(DefaultModelFixture f) : IDisposab
             File.WriteAllBytes(png, data.ToArray());
         }
         var (code, _, stderr) = Pcam("heatmap", "--model", f.ModelPath, png, "--output", _dir["heatmap"], "--stride", P.ToString(CultureInfo.InvariantCulture),
-            "--no-tissue-mask");
+            "--no-tissue-mask", "--mpp", "0.972");
         Assert.True(code == 0, stderr);
-        var lines = Lines(File.ReadAllText(Path.Combine(_dir["heatmap"], "mosaic.tiles.csv")));
-        Assert.Equal("x,y,size,level,probability", lines[0]);
+        var lines = Lines(File.ReadAllText(Path.Combine(_dir["heatmap"], "slides", "mosaic", "mosaic.tiles.csv")));
+        Assert.Equal("minx,miny,width,height,level,x,y,size,probability", lines[0]);
         Assert.Equal(N * N, lines.Length - 1);
         foreach (var line in lines.Skip(1))
         {
             var c = line.Split(',');
             int x = int.Parse(c[0], CultureInfo.InvariantCulture), y = int.Parse(c[1], CultureInfo.InvariantCulture);
-            AssertSame(patches[(y / P) * N + x / P].Trainer, double.Parse(c[4], CultureInfo.InvariantCulture), $"heatmap window ({x},{y})");
+            AssertSame(patches[(y / P) * N + x / P].Trainer, double.Parse(c[8], CultureInfo.InvariantCulture), $"heatmap window ({x},{y})");
         }
     }
 }
