@@ -1,3 +1,5 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
@@ -12,7 +14,14 @@ public static class Int8Calibration
     /// The activation ranges for an int8 featurizer, or null (after one warning) when <paramref name="fp32"/> cannot be
     /// quantised (<see cref="FeaturizerGraph.Int8Unsupported"/>): then the graph stays as exported and records that precision.
     /// </summary>
-    public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)
+    public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log) =>
+        TryCalibrate(train, fp32, t.CalibrationRows, t.Seed, t.CalibrationMethod, threads, log);
+
+    /// <summary>
+    /// As above for any view with an Image column (what <see cref="PatchFeaturizerEstimator"/> is fitted on): a PCam view
+    /// gives a seeded class-balanced sample, any other view its first <paramref name="rows"/> rows.
+    /// </summary>
+    public static CalibrationTable? TryCalibrate(IDataView train, FeaturizerGraph fp32, int rows, int seed, CalibrationMethod method, int? threads, ITrainingLog log)
     {
         if (fp32.Int8Unsupported() is { } why)
         {
@@ -20,7 +29,34 @@ public static class Int8Calibration
                         "Set TrainingOption.Precision to fp32 to silence this.");
             return null;
         }
-        return Calibrate(train, fp32, t, threads, log);
+        var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);
+        using var task = log.StartTask("Calibrating int8", n);
+        long done = 0;
+        var stats = fp32.Calibrate(images, n, seed, threads, r => { task.Advance(r - done); done = r; });
+        return stats.ToTable(method);
+    }
+
+    /// <summary>The pixels of the first (up to) <paramref name="rows"/> rows of a view with an Image column.</summary>
+    internal static byte[] ReadFirst(IDataView data, int rows, out int count)
+    {
+        var column = data.Schema[PatchSchema.ImageColumn];
+        var buffer = new List<byte>();
+        count = 0;
+        using (var cursor = data.GetRowCursor([column]))
+        {
+            var getter = cursor.GetGetter<VBuffer<byte>>(column);
+            VBuffer<byte> image = default;
+            while (count < rows && cursor.MoveNext())
+            {
+                getter(ref image);
+                if (image.Length != PatchSchema.ImageBytes)
+                    throw new PCamDataException($"row {count}: the Image column holds {image.Length} bytes, not {PatchSchema.ImageBytes} (96x96x3).");
+                buffer.AddRange(image.DenseValues());
+                count++;
+            }
+        }
+        if (count == 0) throw new PCamDataException("no rows to calibrate the int8 featurizer on (the data the featurizer is fitted on is empty).");
+        return buffer.ToArray();
     }
 
     /// <summary>Reads <see cref="TrainingOptionConfig.CalibrationRows"/> balanced train rows (seed <see cref="TrainingOptionConfig.Seed"/>)

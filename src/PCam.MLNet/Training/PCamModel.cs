@@ -62,7 +62,7 @@ public static class PCamModel
         try
         {
             graph.Save(graphFile);
-            var featurizer = ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(ml));
+            var featurizer = ApplyFeaturizer(ml.Transforms, graphFile);
             try
             {
                 Save(ml, new TransformerChain<ITransformer>(featurizer, head), path, graph.Fingerprint,
@@ -70,7 +70,7 @@ public static class PCamModel
             }
             finally
             {
-                featurizer.Dispose(); // closes its session on the graph file before the file is deleted
+                (featurizer as IDisposable)?.Dispose(); // closes its session on the graph file before the file is deleted
             }
         }
         finally
@@ -79,6 +79,14 @@ public static class PCamModel
         }
         return Load(ml, path, out _);
     }
+
+    /// <summary>
+    /// The featurizer as ML.NET's own ONNX transform over the graph file <paramref name="graphFile"/> (which must stay
+    /// until the transform is disposed: ML.NET reads it again when saving). Every model zip holds its featurizer in this
+    /// form: pcam train's, and any pipeline's that starts with <see cref="PCamCatalog.FeaturizePatches"/>.
+    /// </summary>
+    internal static ITransformer ApplyFeaturizer(TransformsCatalog transforms, string graphFile) =>
+        transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(new MLContext()));
 
     /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
     public const string ManifestEntry = "PCam/manifest.json";

@@ -57,11 +57,12 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var cacheDir = config.DataSource.CacheDirectory ?? ".pcam-cache";
         var seconds = new Dictionary<string, double>();
 
-        // Backbone and image size first: a bad value is reported before any decompression or featurization.
-        var (backbone, graph, trainGraph) = BuildGraphs(t);
+        // The featurizer is the public estimator (PCamCatalog.FeaturizePatches); backbone and image size are checked first,
+        // so a bad value is reported before any decompression or featurization.
         var device = PCamConfigLoader.ResolveDevice(config);
+        var estimator = new PatchFeaturizerEstimator(ml.Transforms, FeaturizerOptions(config, device), log);
+        var (backbone, graph) = BuildGraphs(estimator, t, out var graphs);
         log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}, {t.Precision}: {graph.FeatureDimension} features.");
-
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
         var dataOptions = new PCamDataOptions
@@ -91,34 +92,21 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
                      $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
         var calibrationClock = Stopwatch.StartNew();
-        if (t.Precision == FeaturizerPrecision.Int8
-            && Int8Calibration.TryCalibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
-                   t, config.Environment.Threads, log) is { } table)
+        // Fit calibrates an int8 featurizer on train (never valid or test); the saved graph and the train graph come from it.
+        using var featurizer = estimator.Fit(train, graphs);
+        graph = featurizer.Graph;
+        if (estimator.LastCalibration is { } table)
         {
-            var quantised = graph.Quantize(table);
-            trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
-            graph = quantised;
             seconds["calibration"] = calibrationClock.Elapsed.TotalSeconds;
             log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {calibrationClock.Elapsed.TotalSeconds:F1} s.");
         }
 
-        var cache = new FeatureCache(ml, Path.Combine(cacheDir, "features"));
-        string deviceDescription = device.ToString();
-        BatchFeaturizer NewFeaturizer(FeaturizerGraph g)
-        {
-            var f = new BatchFeaturizer(g, device, config.Environment.Threads);
-            deviceDescription = f.DeviceDescription;
-            if (device.Cuda && !f.DeviceDescription.StartsWith("cuda", StringComparison.Ordinal)) log.Warning(f.DeviceDescription);
-            return f;
-        }
-        IDataView Features(PatchDataView data, string split, FeaturizerGraph g)
+        var featureCache = Path.Combine(cacheDir, "features");
+        IDataView Features(PatchDataView data, string split)
         {
             var sw = Stopwatch.StartNew();
             var rows = data.GetRowCount() ?? 0;
-            IDataView result;
-            bool computed;
-            using (var task = log.StartTask($"Features {split}", rows))
-                result = cache.GetOrCompute(data, g, () => NewFeaturizer(g), t.BatchSize, split, task.Advance, out computed);
+            var result = featurizer.Featurize(data, split, log, out var computed, featureCache);
             seconds[$"features_{split}"] = sw.Elapsed.TotalSeconds;
             log.Info(computed
                 ? $"Features {split}: {rows:N0} rows in {sw.Elapsed.TotalSeconds:F1} s ({rows / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} rows/s)."
@@ -126,9 +114,10 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             return result;
         }
 
-        var trainFeatures = Features(train, "train", trainGraph);
-        var validFeatures = Features(valid, "valid", graph);
-        var testFeatures = test is null ? null : Features(test, "test", graph);
+        var trainFeatures = Features(train, "train");
+        var validFeatures = Features(valid, "valid");
+        var testFeatures = test is null ? null : Features(test, "test");
+        var deviceDescription = featurizer.DeviceDescription is { Length: > 0 } d ? d : device.ToString();
 
         var sw = Stopwatch.StartNew();
         // The cached feature files go in as they are: the head search holds its own dense tables (see HeadTrainer).
@@ -177,16 +166,27 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
     /// <summary>Where the configuration came from (a file path or "command line"), named in configuration errors.</summary>
     public string ConfigSource { get; init; } = "configuration";
 
-    private (BackboneConfig Backbone, FeaturizerGraph Graph, FeaturizerGraph TrainGraph) BuildGraphs(TrainingOptionConfig t)
+    /// <summary>The featurizer options of a training configuration (what `pcam train` passes to FeaturizePatches).</summary>
+    internal static PatchFeaturizerOptions FeaturizerOptions(PCamConfig config, ExecutionDevice device)
+    {
+        var t = config.TrainingOption;
+        return new PatchFeaturizerOptions
+        {
+            Backbone = t.Backbone, ImageSize = t.ImageSize, Tta = t.Tta, TtaTrain = t.TtaTrain, CenterPool = t.CenterPool,
+            ColorStats = t.ColorStats, Precision = t.Precision, CalibrationRows = t.CalibrationRows, CalibrationMethod = t.CalibrationMethod,
+            Seed = t.Seed, BatchSize = t.BatchSize, Threads = config.Environment.Threads, Device = device.ToString(),
+        };
+    }
+
+    private (BackboneConfig Backbone, FeaturizerGraph Graph) BuildGraphs(PatchFeaturizerEstimator estimator, TrainingOptionConfig t,
+        out (FeaturizerGraph Graph, FeaturizerGraph TrainGraph) graphs)
     {
         try
         {
-            var backbone = BackboneResolver.Resolve(t.Backbone);
             // The saved model and the evaluated splits use `graph`; with Tta and not TtaTrain the train features come from
             // the single-view graph (8x cheaper), as test-time augmentation is usually done.
-            var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
-            var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
-            return (backbone, graph, trainGraph);
+            graphs = estimator.BuildGraphs();
+            return (graphs.Graph.Backbone, graphs.Graph);
         }
         catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or System.Text.Json.JsonException
                                        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or PCamBackboneException)
