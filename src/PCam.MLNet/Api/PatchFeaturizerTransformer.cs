@@ -9,7 +9,8 @@ namespace PCam.MLNet;
 
 /// <summary>
 /// The fitted featurizer. It saves (<c>mlContext.Model.Save</c>, alone or inside a pipeline) as ML.NET's own
-/// <c>ApplyOnnxModel</c> transform over the composed graph, so a saved model needs only the ML.NET and ONNX Runtime
+/// <c>ApplyOnnxModel</c> transform over the composed graph followed by an identity <c>Expression</c> that types
+/// <c>Features</c> as a flat <c>Vector&lt;Single, D&gt;</c>, so a saved model needs only the ML.NET and ONNX Runtime
 /// packages to load, not this one. Dispose it when done: it holds an ONNX Runtime session and a graph file in the temp folder.
 /// </summary>
 /// <remarks>
@@ -125,7 +126,10 @@ public sealed class PatchFeaturizerTransformer : ITransformer, IDisposable
                 Graph.Save(file);
                 try
                 {
-                    _onnx = PCamModel.ApplyFeaturizer(_catalog, file);
+                    // The same two steps pcam train's zip starts with: ML.NET's ONNX transform, then the identity that gives
+                    // Features the flat Vector<Single, D> type every head is trained on (PCamModel.FeatureShape).
+                    var onnx = PCamModel.ApplyFeaturizer(_catalog, file);
+                    _onnx = new TransformerChain<ITransformer>(onnx, PCamModel.FeatureShape(new MLContext(), onnx));
                 }
                 catch
                 {

@@ -102,6 +102,8 @@ public static class MbConfig
         var stages = new List<MbStage>
         {
             new("ApplyOnnxModel", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Image", ["ModelFile"] = backboneOnnx }),
+            // PCamModel.FeatureShape: the ONNX output typed [1,D] becomes the flat [D] vector the head was trained on.
+            new("Expression", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Features", ["Expression"] = "x => x" }),
         };
         if (trainer is "LbfgsLogisticRegression" or "SdcaLogisticRegression")
             stages.Add(new("NormalizeMeanVariance", new JsonObject { ["OutputColumnName"] = "Features", ["InputColumnName"] = "Features" }));

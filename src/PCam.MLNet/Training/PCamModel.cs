@@ -65,8 +65,9 @@ public static class PCamModel
             var featurizer = ApplyFeaturizer(ml.Transforms, graphFile);
             try
             {
-                Save(ml, new TransformerChain<ITransformer>(featurizer, head), path, graph.Fingerprint,
-                    external ? ExternalData.ManifestJson(graph.ExternalData) : null);
+                var chain = new TransformerChain<ITransformer>(featurizer, FeatureShape(ml, featurizer), head);
+                RequireHeadInput(ml, chain, head, graph.FeatureDimension);
+                Save(ml, chain, path, graph.Fingerprint, external ? ExternalData.ManifestJson(graph.ExternalData) : null);
             }
             finally
             {
@@ -87,6 +88,38 @@ public static class PCamModel
     /// </summary>
     internal static ITransformer ApplyFeaturizer(TransformsCatalog transforms, string graphFile) =>
         transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(new MLContext()));
+
+    /// <summary>
+    /// The step between featurizer and head that gives the features the type the head was trained on. ML.NET runs an
+    /// ONNX graph one row at a time and types an output [N,D] with a symbolic batch axis as Vector&lt;Single, 1, D&gt;,
+    /// while the feature cache (and so every head) holds Vector&lt;Single, D&gt;. Linear heads check only the vector's
+    /// size, but the tree heads (LightGbm, FastTree) check the full type and refused such a zip at load. ML.NET's
+    /// <c>shapeDictionary</c> cannot fix this (it must keep the rank), so the features pass through an identity
+    /// Expression ("x =&gt; x" on every slot), which ML.NET types as a flat Vector&lt;Single, D&gt;: a stock transform
+    /// that every consumer (pcam, PCam.Predict, Model Builder's generated code) loads. It does not depend on the
+    /// graph (CNN maps, ViT tokens, TTA, int8, Scan-wrapped fixed batch, external data all end in the same [N,D]
+    /// output). On features that are already flat it is the identity too, so the heatmap's batched path, which runs
+    /// every transform after the featurizer on its own [D] features, is unchanged.
+    /// </summary>
+    public static ITransformer FeatureShape(MLContext ml, ITransformer featurizer) =>
+        ml.Transforms.Expression(FeaturizerGraph.OutputName, "x => x", FeaturizerGraph.OutputName).Fit(featurizer.Transform(InputView(ml)));
+
+    /// <summary>The composed model's schema is checked before anything is written: a head that cannot bind to the
+    /// featurizer's output is a bug here, reported with both types instead of a zip that no consumer can load.</summary>
+    private static void RequireHeadInput(MLContext ml, ITransformer chain, ITransformer head, int dimension)
+    {
+        try
+        {
+            var features = chain.GetOutputSchema(InputView(ml).Schema)[FeaturizerGraph.OutputName].Type;
+            if (features is not VectorDataViewType { Dimensions.Length: 1, Size: var size, ItemType: var item } || size != dimension || item != NumberDataViewType.Single)
+                throw new InvalidOperationException($"the composed featurizer gives '{FeaturizerGraph.OutputName}' as {features}, not Vector<Single, {dimension}>");
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new PCamModelException($"The model cannot be composed: the head ({head.GetType().Name}) does not accept the featurizer's output " +
+                                         $"({FirstLine(e.Message)}). This is a bug in PCam.MLNet; no model was written.", e);
+        }
+    }
 
     /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
     public const string ManifestEntry = "PCam/manifest.json";
