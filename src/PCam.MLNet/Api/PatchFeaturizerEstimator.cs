@@ -7,7 +7,7 @@ using PCam.MLNet.Training;
 namespace PCam.MLNet;
 
 /// <summary>
-/// The estimator <see cref="PCamCatalog.FeaturizePatches"/> returns. <see cref="Fit"/> composes the featurizer graph
+/// The estimator <see cref="PCamCatalog.FeaturizePatches"/> returns. <see cref="Fit(IDataView)"/> composes the featurizer graph
 /// (backbone, resize, preprocessing, pooling, TTA) and, for int8, calibrates it on the rows it is fitted on; the
 /// <see cref="PatchFeaturizerTransformer"/> it returns adds a <c>Features</c> float vector to views with an <c>Image</c> column.
 /// </summary>
