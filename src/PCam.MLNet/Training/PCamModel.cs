@@ -51,6 +51,15 @@ public static class PCamModel
     /// </remarks>
     public static ITransformer ComposeAndSave(MLContext ml, FeaturizerGraph graph, ITransformer head, string path)
     {
+        Compose(ml, graph, head, path);
+        return Load(ml, path, out _);
+    }
+
+    /// <summary>Composes featurizer + <see cref="FeatureShape"/> + head and saves the zip to <paramref name="path"/>
+    /// (temp file + rename), without loading it back. <c>pcam train</c> writes to <see cref="StagingPath"/> and gives
+    /// the zip its name only after <see cref="ZipSelfCheck"/> has proved it.</summary>
+    public static void Compose(MLContext ml, FeaturizerGraph graph, ITransformer head, string path)
+    {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var external = graph.ExternalData.Count > 0;
@@ -78,8 +87,12 @@ public static class PCamModel
         {
             if (File.Exists(graphFile)) File.Delete(graphFile);
         }
-        return Load(ml, path, out _);
     }
+
+    /// <summary>Where <c>pcam train</c> writes the zip before its self-check: a hidden name beside the final one
+    /// (same folder, so the rename is atomic and external weights staged beside it are found).</summary>
+    public static string StagingPath(string path) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.unverified");
 
     /// <summary>
     /// The featurizer as ML.NET's own ONNX transform over the graph file <paramref name="graphFile"/> (which must stay

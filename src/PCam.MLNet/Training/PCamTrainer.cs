@@ -125,12 +125,51 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         seconds["head"] = sw.Elapsed.TotalSeconds;
         log.Info($"Head: {head.Best.Trainer} {HeadTrainer.Describe(head.Best.Parameters)} (lowest valid NLL of {head.Trials.Count}).");
 
-        var validMetrics = head.Best.Valid; // the selection already scored valid with the chosen head
+        // The zip is written under a staging name, proved (ZipSelfCheck) and only then renamed; the metrics come from
+        // the reloaded zip's own head over the features of the graph the zip holds.
+        sw.Restart();
+        var staged = PCamModel.StagingPath(t.ModelPath);
+        ITransformer model;
+        SplitMetrics validMetrics;
         SplitMetrics? testMetrics = null;
         List<ScoredPatch>? testRows = null;
-        if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, head.Model.Transform(testFeatures), "test");
-
-        var model = PCamModel.ComposeAndSave(ml, graph, head.Model, t.ModelPath);
+        try
+        {
+            PCamModel.Compose(ml, graph, head.Model, staged);
+            var (checkData, checkSplit, checkFeatures) = test is not null && testFeatures is not null
+                ? (test, "test", testFeatures) : (valid, "valid", validFeatures);
+            var expected = PCamMetrics.ReadScored(head.Model.Transform(ml.Data.TakeRows(checkFeatures, ZipSelfCheck.Rows)));
+            if (deviceDescription.StartsWith("cuda", StringComparison.Ordinal))
+            {
+                // ML.NET runs the zip on the CPU; GPU arithmetic (e.g. TF32 convolutions) differs from it by more than the
+                // tolerance, so the reference is the same graph and head on the CPU for these rows. The GPU difference is reported.
+                using var cpu = new BatchFeaturizer(graph, ExecutionDevice.Cpu, config.Environment.Threads);
+                using var rows = checkData.Take(ZipSelfCheck.Rows);
+                var onCpu = PCamMetrics.ReadScored(head.Model.Transform(FeatureTable.Compute(rows, cpu, ZipSelfCheck.Rows, null)));
+                log.Info($"Self-check reference on the CPU: the {deviceDescription} features' probabilities differ from it by at most " +
+                         $"{expected.Zip(onCpu, (g, c) => Math.Abs((double)g.Probability - c.Probability)).DefaultIfEmpty(0).Max():G2} on {onCpu.Count} {checkSplit} rows.");
+                expected = onCpu;
+            }
+            (model, var check) = ZipSelfCheck.Verify(staged, t.ModelPath, checkData, checkSplit, expected, t.Seed);
+            try
+            {
+                var zipHead = ZipSelfCheck.Head(model, t.ModelPath);
+                (validMetrics, _) = PCamMetrics.Evaluate(ml, zipHead.Transform(validFeatures), "valid");
+                if (testFeatures is not null) (testMetrics, testRows) = PCamMetrics.Evaluate(ml, zipHead.Transform(testFeatures), "test");
+                File.Move(staged, t.ModelPath, overwrite: true);
+            }
+            catch
+            {
+                PCamModel.Owner(model).Dispose();
+                throw;
+            }
+            seconds["zip"] = sw.Elapsed.TotalSeconds;
+            log.Info(check.Describe());
+        }
+        finally
+        {
+            if (File.Exists(staged)) File.Delete(staged);
+        }
         seconds["total"] = total.Elapsed.TotalSeconds;
         return new TrainingResult
         {
