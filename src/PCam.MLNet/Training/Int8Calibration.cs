@@ -1,3 +1,5 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
@@ -24,12 +26,16 @@ public static class Int8Calibration
     /// stays as exported and records that precision in the model and metrics.
     /// </summary>
     public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log,
-        double minCosine = MinMeanCosine) => TryCalibrate(train, fp32, t, threads, log, out _, minCosine);
+        double minCosine = MinMeanCosine) =>
+        TryCalibrate(train, fp32, t.CalibrationRows, t.Seed, t.CalibrationMethod, threads, log, out _, minCosine);
 
-    /// <inheritdoc cref="TryCalibrate(PatchDataView, FeaturizerGraph, TrainingOptionConfig, int?, ITrainingLog, double)"/>
-    /// <param name="reason">Why the featurizer runs at the precision it does (for the metrics and `pcam inspect`).</param>
-    public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log,
-        out string reason, double minCosine = MinMeanCosine)
+    /// <summary>
+    /// As above for any view with an Image column (what <see cref="PatchFeaturizerEstimator"/> is fitted on): a PCam view
+    /// gives a seeded class-balanced sample of <paramref name="rows"/> rows, any other view its first <paramref name="rows"/> rows.
+    /// <paramref name="reason"/> says why the featurizer runs at the precision it does (for the metrics and `pcam inspect`).
+    /// </summary>
+    public static CalibrationTable? TryCalibrate(IDataView train, FeaturizerGraph fp32, int rows, int seed, CalibrationMethod method, int? threads,
+        ITrainingLog log, out string reason, double minCosine = MinMeanCosine)
     {
         string why = "";
         void Fallback(string because)
@@ -39,8 +45,8 @@ public static class Int8Calibration
                         "Set TrainingOption.Precision to fp32 to silence this.");
         }
         if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); reason = why; return null; }
-        var images = ReadSample(train, t.CalibrationRows, t.Seed, out int n);
-        var table = Calibrate(images, n, fp32, t, threads, log);
+        var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);
+        var table = Calibrate(images, n, fp32, seed, method, threads, log);
         var check = Check(fp32, table, images, Math.Min(n, CheckRows), threads);
         if (check.Error is { } error) { Fallback($"backbone '{fp32.Backbone.Name}': its quantised graph fails ONNX Runtime's checks ({error})"); reason = why; return null; }
         if (check.MeanCosine < minCosine)
@@ -49,9 +55,9 @@ public static class Int8Calibration
             reason = why;
             return null;
         }
+        log.Info($"INT8 check: feature cosine vs fp32 mean {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows (floor {minCosine:F2}).");
         reason = $"Conv/MatMul/Gemm weights int8 per channel, their inputs uint8 per tensor; feature cosine vs fp32 " +
                  $"mean {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows (floor {minCosine:F2})";
-        log.Info($"INT8 check: feature cosine vs fp32 mean {check.MeanCosine:F4}, lowest {check.MinCosine:F4} on {check.Rows} calibration rows (floor {minCosine:F2}).");
         return table;
     }
 
@@ -88,15 +94,38 @@ public static class Int8Calibration
     public static CalibrationTable Calibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)
     {
         var images = ReadSample(train, t.CalibrationRows, t.Seed, out int n);
-        return Calibrate(images, n, fp32, t, threads, log);
+        return Calibrate(images, n, fp32, t.Seed, t.CalibrationMethod, threads, log);
     }
 
-    static CalibrationTable Calibrate(byte[] images, int n, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)
+    static CalibrationTable Calibrate(byte[] images, int n, FeaturizerGraph fp32, int seed, CalibrationMethod method, int? threads, ITrainingLog log)
     {
         using var task = log.StartTask("Calibrating int8", n);
         long done = 0;
-        var stats = fp32.Calibrate(images, n, t.Seed, threads, rows => { task.Advance(rows - done); done = rows; });
-        return stats.ToTable(t.CalibrationMethod);
+        var stats = fp32.Calibrate(images, n, seed, threads, rows => { task.Advance(rows - done); done = rows; });
+        return stats.ToTable(method);
+    }
+
+    /// <summary>The pixels of the first (up to) <paramref name="rows"/> rows of a view with an Image column.</summary>
+    internal static byte[] ReadFirst(IDataView data, int rows, out int count)
+    {
+        var column = data.Schema[PatchSchema.ImageColumn];
+        var buffer = new List<byte>();
+        count = 0;
+        using (var cursor = data.GetRowCursor([column]))
+        {
+            var getter = cursor.GetGetter<VBuffer<byte>>(column);
+            VBuffer<byte> image = default;
+            while (count < rows && cursor.MoveNext())
+            {
+                getter(ref image);
+                if (image.Length != PatchSchema.ImageBytes)
+                    throw new PCamDataException($"row {count}: the Image column holds {image.Length} bytes, not {PatchSchema.ImageBytes} (96x96x3).");
+                buffer.AddRange(image.DenseValues());
+                count++;
+            }
+        }
+        if (count == 0) throw new PCamDataException("no rows to calibrate the int8 featurizer on (the data the featurizer is fitted on is empty).");
+        return buffer.ToArray();
     }
 
     /// <summary>The pixels of a seeded class-balanced sample of up to <paramref name="rows"/> rows, in source order.</summary>

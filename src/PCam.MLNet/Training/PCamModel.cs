@@ -68,7 +68,7 @@ public static class PCamModel
         try
         {
             graph.Save(graphFile);
-            var featurizer = ml.Transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(ml));
+            var featurizer = ApplyFeaturizer(ml.Transforms, graphFile);
             try
             {
                 var chain = new TransformerChain<ITransformer>(featurizer, FeatureShape(ml, featurizer), head);
@@ -77,7 +77,7 @@ public static class PCamModel
             }
             finally
             {
-                featurizer.Dispose(); // closes its session on the graph file before the file is deleted
+                (featurizer as IDisposable)?.Dispose(); // closes its session on the graph file before the file is deleted
             }
         }
         finally
@@ -90,6 +90,14 @@ public static class PCamModel
     /// (same folder, so the rename is atomic and external weights staged beside it are found).</summary>
     public static string StagingPath(string path) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.unverified");
+
+    /// <summary>
+    /// The featurizer as ML.NET's own ONNX transform over the graph file <paramref name="graphFile"/> (which must stay
+    /// until the transform is disposed: ML.NET reads it again when saving). Every model zip holds its featurizer in this
+    /// form: pcam train's, and any pipeline's that starts with <see cref="PCamCatalog.FeaturizePatches"/>.
+    /// </summary>
+    internal static ITransformer ApplyFeaturizer(TransformsCatalog transforms, string graphFile) =>
+        transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(new MLContext()));
 
     /// <summary>
     /// The step between featurizer and head that gives the features the type the head was trained on. ML.NET runs an

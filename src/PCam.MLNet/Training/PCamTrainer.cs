@@ -59,11 +59,12 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var cacheDir = RunSetup.CacheDirectory(config);
         var seconds = new Dictionary<string, double>();
 
-        // Backbone and image size first: a bad value is reported before any decompression or featurization.
-        var (backbone, graph, trainGraph) = BuildGraphs(t);
+        // The featurizer is the public estimator (PCamCatalog.FeaturizePatches); backbone and image size are checked first,
+        // so a bad value is reported before any decompression or featurization.
         var device = PCamConfigLoader.ResolveDevice(config);
+        var estimator = new PatchFeaturizerEstimator(ml.Transforms, FeaturizerOptions(config, device), log);
+        var (backbone, graph) = BuildGraphs(estimator, t, out var graphs);
         log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}, {t.Precision}: {graph.FeatureDimension} features.");
-
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
         var dataOptions = RunSetup.DataOptions(config, cacheDir, log, dataProgress);
@@ -88,35 +89,21 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
                      $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
         var calibrationClock = Stopwatch.StartNew();
-        string precisionReason = "requested (TrainingOption.Precision fp32)";
-        if (t.Precision == FeaturizerPrecision.Int8
-            && Int8Calibration.TryCalibrate(train, trainGraph.Options.Tta ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : trainGraph,
-                   t, config.Environment.Threads, log, out precisionReason) is { } table)
+        // Fit calibrates an int8 featurizer on train (never valid or test); the saved graph and the train graph come from it.
+        using var featurizer = estimator.Fit(train, graphs);
+        graph = featurizer.Graph;
+        if (estimator.LastCalibration is { } table)
         {
-            var quantised = graph.Quantize(table);
-            trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
-            graph = quantised;
             seconds["calibration"] = calibrationClock.Elapsed.TotalSeconds;
             log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {calibrationClock.Elapsed.TotalSeconds:F1} s.");
         }
 
-        var cache = RunSetup.FeatureCache(ml, cacheDir);
-        string deviceDescription = device.ToString();
-        BatchFeaturizer NewFeaturizer(FeaturizerGraph g)
-        {
-            var f = new BatchFeaturizer(g, device, config.Environment.Threads);
-            deviceDescription = f.DeviceDescription;
-            if (device.Cuda && !f.DeviceDescription.StartsWith("cuda", StringComparison.Ordinal)) log.Warning(f.DeviceDescription);
-            return f;
-        }
-        IDataView Features(PatchDataView data, string split, FeaturizerGraph g)
+        var featureCache = Path.Combine(cacheDir, "features");
+        IDataView Features(PatchDataView data, string split)
         {
             var sw = Stopwatch.StartNew();
             var rows = data.GetRowCount() ?? 0;
-            IDataView result;
-            bool computed;
-            using (var task = log.StartTask($"Features {split}", rows))
-                result = cache.GetOrCompute(data, g, () => NewFeaturizer(g), t.BatchSize, split, task.Advance, out computed);
+            var result = featurizer.Featurize(data, split, log, out var computed, featureCache);
             seconds[$"features_{split}"] = sw.Elapsed.TotalSeconds;
             log.Info(computed
                 ? $"Features {split}: {rows:N0} rows in {sw.Elapsed.TotalSeconds:F1} s ({rows / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} rows/s)."
@@ -124,9 +111,10 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             return result;
         }
 
-        var trainFeatures = Features(train, "train", trainGraph);
-        var validFeatures = Features(valid, "valid", graph);
-        var testFeatures = test is null ? null : Features(test, "test", graph);
+        var trainFeatures = Features(train, "train");
+        var validFeatures = Features(valid, "valid");
+        var testFeatures = test is null ? null : Features(test, "test");
+        var deviceDescription = featurizer.DeviceDescription is { Length: > 0 } d ? d : device.ToString();
 
         var sw = Stopwatch.StartNew();
         // The cached feature files go in as they are: the head search holds its own dense tables (see HeadTrainer).
@@ -183,7 +171,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         return new TrainingResult
         {
             ModelPath = t.ModelPath, DataDirectory = dataDir, DemoData = demo, Valid = validMetrics, Test = testMetrics,
-            TestRows = testRows, Head = head, Graph = graph, PrecisionReason = precisionReason, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
+            TestRows = testRows, Head = head, Graph = graph, PrecisionReason = estimator.LastPrecisionReason, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
             Rows = new() { ["train"] = train.GetRowCount() ?? 0, ["valid"] = valid.GetRowCount() ?? 0, ["test"] = test?.GetRowCount() ?? 0 },
             Model = model, TestData = test,
         };
@@ -214,16 +202,27 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
     /// <summary>Where the configuration came from (a file path or "command line"), named in configuration errors.</summary>
     public string ConfigSource { get; init; } = "configuration";
 
-    private (BackboneConfig Backbone, FeaturizerGraph Graph, FeaturizerGraph TrainGraph) BuildGraphs(TrainingOptionConfig t)
+    /// <summary>The featurizer options of a training configuration (what `pcam train` passes to FeaturizePatches).</summary>
+    internal static PatchFeaturizerOptions FeaturizerOptions(PCamConfig config, ExecutionDevice device)
+    {
+        var t = config.TrainingOption;
+        return new PatchFeaturizerOptions
+        {
+            Backbone = t.Backbone, ImageSize = t.ImageSize, Tta = t.Tta, TtaTrain = t.TtaTrain, CenterPool = t.CenterPool,
+            ColorStats = t.ColorStats, Precision = t.Precision, CalibrationRows = t.CalibrationRows, CalibrationMethod = t.CalibrationMethod,
+            Seed = t.Seed, BatchSize = t.BatchSize, Threads = config.Environment.Threads, Device = device.ToString(),
+        };
+    }
+
+    private (BackboneConfig Backbone, FeaturizerGraph Graph) BuildGraphs(PatchFeaturizerEstimator estimator, TrainingOptionConfig t,
+        out (FeaturizerGraph Graph, FeaturizerGraph TrainGraph) graphs)
     {
         try
         {
-            var backbone = BackboneResolver.Resolve(t.Backbone);
             // The saved model and the evaluated splits use `graph`; with Tta and not TtaTrain the train features come from
             // the single-view graph (8x cheaper), as test-time augmentation is usually done.
-            var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions());
-            var trainGraph = t.Tta && !t.TtaTrain ? FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false)) : graph;
-            return (backbone, graph, trainGraph);
+            graphs = estimator.BuildGraphs();
+            return (graphs.Graph.Backbone, graphs.Graph);
         }
         catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or System.Text.Json.JsonException
                                        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or PCamBackboneException)

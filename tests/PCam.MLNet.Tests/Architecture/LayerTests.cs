@@ -14,7 +14,10 @@ public class LayerTests
     /// <summary>
     /// Bottom to top. A namespace (and its sub-namespaces) may use the layers below it and itself, never a layer above
     /// or a sibling on its own row. "" is the root namespace PCam.MLNet: the exception types (Errors/) and the test
-    /// fault-injection hook.
+    /// fault-injection hook. The public ML.NET-style API (Api/: the catalog extensions and the featurizer estimator) also
+    /// declares the root namespace, as ML.NET's own catalog extensions declare Microsoft.ML, so `using PCam.MLNet;` is all
+    /// a user writes; its types belong to the Training layer, whose trainer is built on the estimator
+    /// (see <see cref="LayerOf"/>).
     /// </summary>
     internal static readonly string[][] Layers =
     [
@@ -45,12 +48,12 @@ public class LayerTests
         var violations = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var type in Library.GetTypes())
         {
-            var from = Layer(type.Namespace);
+            var from = LayerOf(type);
             if (from is null) continue;
             foreach (var used in UsedTypes(type))
             {
                 if (used.Assembly != Library) continue;
-                var to = Layer(used.Namespace);
+                var to = LayerOf(used);
                 if (to is null || to.Value.Name == from.Value.Name) continue;
                 if (to.Value.Rank >= from.Value.Rank)
                     violations.Add($"{Describe(from.Value)} -> {Describe(to.Value)}: {Outer(type).FullName} uses {Outer(used).FullName}");
@@ -83,14 +86,15 @@ public class LayerTests
     [Fact]
     public void EverySourceFileDeclaresTheNamespaceOfItsFolder()
     {
-        // Errors/ holds the root namespace (the exception types every layer throws); every other folder is its namespace.
+        // Errors/ holds the root namespace (the exception types every layer throws), and so does Api/ (the catalog
+        // extensions users reach with `using PCam.MLNet;`); every other folder is its namespace.
         var src = Path.Combine(RepoPaths.Root, "src", "PCam.MLNet");
         var wrong = new List<string>();
         foreach (var file in Directory.EnumerateFiles(src, "*.cs", SearchOption.AllDirectories))
         {
             var relative = Path.GetRelativePath(src, Path.GetDirectoryName(file)!);
             if (relative.Split(Path.DirectorySeparatorChar)[0] is "bin" or "obj") continue;
-            var expected = relative is "." or "Errors" ? "PCam.MLNet" : "PCam.MLNet." + relative.Replace(Path.DirectorySeparatorChar, '.');
+            var expected = relative is "." or "Errors" or "Api" ? "PCam.MLNet" : "PCam.MLNet." + relative.Replace(Path.DirectorySeparatorChar, '.');
             var declared = File.ReadLines(file).FirstOrDefault(l => l.StartsWith("namespace ", StringComparison.Ordinal))?["namespace ".Length..].TrimEnd(';', ' ');
             if (declared != expected) wrong.Add($"{Path.GetRelativePath(src, file)} declares {declared}, expected {expected}");
         }
@@ -104,6 +108,16 @@ public class LayerTests
         // checks throw PCamBackboneException from inside a method, which is the kind of edge a using-line check misses.
         var external = Library.GetType("PCam.MLNet.Featurization.ExternalData", throwOnError: true)!;
         Assert.Contains(typeof(PCamBackboneException), UsedTypes(external));
+    }
+
+    /// <summary>A type's layer: its namespace's, except that the root namespace's types other than the errors (exceptions and
+    /// the fault-injection hook) are the public API, which is part of the Training layer.</summary>
+    private static (string Name, int Rank)? LayerOf(Type type)
+    {
+        var outer = Outer(type);
+        if (outer.Namespace == "PCam.MLNet" && !typeof(Exception).IsAssignableFrom(outer) && outer.Name != "FaultInjection")
+            return Layer("PCam.MLNet.Training");
+        return Layer(outer.Namespace);
     }
 
     private static (string Name, int Rank)? Layer(string? ns)

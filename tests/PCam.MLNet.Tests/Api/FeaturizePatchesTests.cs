@@ -1,0 +1,176 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
+using PCam.MLNet.Tests.Cli;
+using PCam.MLNet.Tests.Data;
+using PCam.MLNet.Training;
+using SkiaSharp;
+using Xunit;
+
+namespace PCam.MLNet.Tests.Api;
+
+/// <summary>The public ML.NET-style API: a user's pipeline FeaturizePatches(...).Append(trainer) on the real sample.</summary>
+public sealed class FeaturizePatchesTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    // Small and fast: native 96 px, one view, fp32 (the int8 test below covers calibration).
+    private static PatchFeaturizerOptions Fast(string? cache = null) =>
+        new() { ImageSize = 96, Tta = false, Precision = FeaturizerPrecision.Fp32, CacheDirectory = cache };
+
+    private PCamDataOptions DataOptions => new() { CacheDirectory = _dir["h5"] };
+
+    public static TheoryData<string> Trainers => ["Lbfgs", "FastTree"];
+
+    [SkippableTheory]
+    [MemberData(nameof(Trainers))]
+    public void PipelineFitsEvaluatesSavesAndLoadsWithTheSameProbabilities(string trainer)
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Train, DataOptions);
+        var test = ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Test, DataOptions);
+        IEstimator<ITransformer> head = trainer == "Lbfgs"
+            ? ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features")
+            : ml.BinaryClassification.Trainers.FastTree(featureColumnName: "Features", numberOfTrees: 30)
+                .Append(ml.BinaryClassification.Calibrators.Platt());
+        var pipeline = ml.Transforms.FeaturizePatches(Fast()).Append(ml.Transforms.NormalizeMinMax("Features")).Append(head);
+        using var model = (TransformerChain<ITransformer>)pipeline.Fit(train);
+
+        var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
+        // Chance is 0.5; the sample's test rows come from other slides than its 512 train rows.
+        Assert.True(metrics.AreaUnderRocCurve > 0.75, $"AUC {metrics.AreaUnderRocCurve}");
+        Assert.Equal(256, metrics.ConfusionMatrix.Counts.Sum(r => r.Sum()));
+
+        var path = _dir["model.zip"];
+        ml.Model.Save(model, train.Schema, path);
+        var inMemory = Probabilities(model.Transform(test));
+
+        var fresh = new MLContext(seed: 7);
+        using var loaded = (IDisposable)fresh.Model.Load(path, out var schema);
+        Assert.NotNull(schema.GetColumnOrNull(PatchSchema.ImageColumn));
+        var fromZip = Probabilities(((ITransformer)loaded).Transform(test));
+        Assert.Equal(inMemory.Length, fromZip.Length);
+        for (var i = 0; i < inMemory.Length; i++) Assert.Equal(inMemory[i], fromZip[i], 1e-4);
+        // The zip holds ML.NET's own transforms only: no type of this library is needed to load it.
+        Assert.DoesNotContain(ZipText(path), t => t.Contains("PCam.MLNet", StringComparison.Ordinal));
+        (train as IDisposable)?.Dispose();
+        (test as IDisposable)?.Dispose();
+    }
+
+    [SkippableFact]
+    public void ZipFromTheApiLoadsInTheConsumingApp()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        Assert.True(File.Exists(ConsumingAppTests.AppDll), $"consuming app not built at {ConsumingAppTests.AppDll}");
+        var ml = new MLContext(seed: 1);
+        using var train = (PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Train, DataOptions);
+        using var test = ((PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Test, DataOptions)).Take(6);
+        using var model = ml.Transforms.FeaturizePatches(Fast())
+            .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features")).Fit(train);
+        var path = _dir["api.zip"];
+        ml.Model.Save(model, train.Schema, path);
+        var expected = Probabilities(model.Transform(test));
+
+        var files = new List<string>();
+        var pixels = new byte[PatchSchema.ImageBytes];
+        for (var i = 0; i < expected.Length; i++)
+        {
+            test.Source.ReadImages(test.Rows![i], 1, pixels);
+            files.Add(WritePng(pixels, _dir[$"row{i}.png"]));
+        }
+        var (code, stdout, stderr) = ConsumingAppTests.RunApp([path, .. files]);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToArray();
+        Assert.Equal(expected.Length, lines.Length);
+        for (var i = 0; i < expected.Length; i++)
+            Assert.Equal(expected[i], float.Parse(lines[i].Split(',')[1], System.Globalization.CultureInfo.InvariantCulture), 1e-4);
+    }
+
+    [SkippableFact]
+    public void Int8FitCalibratesOnTheFittedRowsAndFeaturizesBatchedAsTheSavedTransformDoes()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var ml = new MLContext(seed: 1);
+        using var train = ((PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Train, DataOptions)).Take(64);
+        var options = new PatchFeaturizerOptions { ImageSize = 96, Tta = false, CalibrationRows = 32 };
+        using var featurizer = ml.Transforms.FeaturizePatches(options).Fit(train);
+        Assert.Equal(FeaturizerPrecision.Int8, featurizer.Graph.Precision);
+        Assert.NotNull(featurizer.Graph.Calibration);
+        Assert.Equal(featurizer.FeatureDimension, featurizer.Graph.FeatureDimension);
+        // Batched (PCam view) and ML.NET's row-by-row transform (the same rows as plain PatchInput objects) agree.
+        var batched = Features(featurizer.Transform(train), 8);
+        var rows = new List<PatchInput>();
+        for (var i = 0; i < 8; i++)
+        {
+            var r = new PatchInput();
+            train.Source.ReadImages(train.Rows![i], 1, r.Image);
+            rows.Add(r);
+        }
+        var rowByRow = Features(featurizer.Transform(ml.Data.LoadFromEnumerable(rows)), 8);
+        for (var i = 0; i < 8; i++)
+        for (var j = 0; j < featurizer.FeatureDimension; j++)
+            Assert.Equal(batched[i][j], rowByRow[i][j], 1e-3);
+    }
+
+    [SkippableFact]
+    public void CacheDirectoryKeepsTheFeaturesForTheNextFit()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var ml = new MLContext(seed: 1);
+        using var train = ((PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Train, DataOptions)).Take(48);
+        var cache = _dir["features"];
+        float[][] first;
+        using (var f = ml.Transforms.FeaturizePatches(Fast(cache)).Fit(train)) first = Features(f.Transform(train), 48);
+        var files = Directory.GetFiles(cache, "*.idv");
+        Assert.Single(files);
+        var stamp = File.GetLastWriteTimeUtc(files[0]);
+        using (var f = ml.Transforms.FeaturizePatches(Fast(cache)).Fit(train))
+        {
+            var again = Features(f.Transform(train), 48);
+            Assert.Equal(first.SelectMany(x => x), again.SelectMany(x => x));
+        }
+        Assert.Equal(files, Directory.GetFiles(cache, "*.idv"));
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(files[0]));
+    }
+
+    [Fact]
+    public void FitRefusesAViewWithoutAnImageColumn()
+    {
+        var ml = new MLContext(seed: 1);
+        var view = ml.Data.LoadFromEnumerable(new[] { new { Label = true } });
+        var e = Assert.Throws<ArgumentException>(() => ml.Transforms.FeaturizePatches(Fast()).Fit(view));
+        Assert.Contains("'Image' column of 27648 bytes", e.Message);
+        Assert.Throws<ArgumentException>(() => ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { Precision = "int4" }));
+    }
+
+    internal static float[] Probabilities(IDataView scored) =>
+        scored.GetColumn<float>("Probability").ToArray();
+
+    private static float[][] Features(IDataView view, int rows) =>
+        view.GetColumn<float[]>(FeaturizerGraph.OutputName).Take(rows).ToArray();
+
+    private static string[] ZipText(string path)
+    {
+        using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+        return zip.Entries.Where(e => e.FullName.EndsWith("Model.key", StringComparison.Ordinal) || e.Name == "Version.txt")
+            .Select(e => { using var r = new StreamReader(e.Open()); return r.ReadToEnd(); }).ToArray();
+    }
+
+    private static string WritePng(byte[] rgb, string path)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(PatchSchema.Width, PatchSchema.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        for (var y = 0; y < PatchSchema.Height; y++)
+        for (var x = 0; x < PatchSchema.Width; x++)
+        {
+            var o = (y * PatchSchema.Width + x) * 3;
+            bitmap.SetPixel(x, y, new SKColor(rgb[o], rgb[o + 1], rgb[o + 2]));
+        }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        using var file = File.Create(path);
+        data.SaveTo(file);
+        return path;
+    }
+}
