@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using PCam.MLNet;
 using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 // A PCam folder (official .h5/.h5.gz files, <split>/<0|1>/ image folders or the Kaggle layout); default: a generated demo set.
 var dataDir = args.Length > 0 ? args[0] : DemoData.EnsureGenerated(Path.Combine(Path.GetTempPath(), "pcam-demo"));
@@ -11,7 +12,7 @@ var train = ml.Data.LoadFromPCam(dataDir, PCamSplit.Train);
 var test = ml.Data.LoadFromPCam(dataDir, PCamSplit.Test);
 
 // Frozen ImageNet ResNet18 features (96 px, one view, fp32: the fast setting), standardised, then logistic regression.
-var pipeline = ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { ImageSize = 96, Tta = false, Precision = "fp32" })
+var pipeline = ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { ImageSize = 96, Tta = false, Precision = FeaturizerPrecision.Fp32 })
     .Append(ml.Transforms.NormalizeMeanVariance("Features"))
     .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features"));
 

@@ -184,12 +184,12 @@ internal sealed class BenchCommand : ICommandFactory
             var images = new byte[(long)n * PatchSchema.ImageBytes];
             view.Source.ReadImages(0, n, images);
             var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
-            if (t.Precision == FeaturizerPrecision.Int8 && graph.Int8Unsupported() is { } why) log.Warning($"Precision int8 is not applied: {why}.");
-            else if (t.Precision == FeaturizerPrecision.Int8)
+            if (t.PrecisionKind == FeaturizerPrecision.Int8 && graph.Int8Unsupported() is { } why) log.Warning($"Precision int8 is not applied: {why}.");
+            else if (t.PrecisionKind == FeaturizerPrecision.Int8)
                 graph = CompareInt8(cli, t, graph, images, n, dev, parse.GetValue(batch), parse.GetValue(calRows), c.Environment.Threads);
             var r = FeaturizerBenchmark.Run(graph, images, n, dev, parse.GetValue(batch), c.Environment.Threads, parse.GetValue(stockRows), log: log.Info);
             var o = cli.Out;
-            o.WriteLine($"graph  {t.Backbone} at {graph.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {graph.Precision}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
+            o.WriteLine($"graph  {t.Backbone} at {graph.ImageSize}px{(t.Tta ? ", 8-view TTA" : "")}, {graph.Precision.Name()}, {r.FeatureDimension} features, batch {r.BatchSize}, {r.Device}, {Environment.ProcessorCount} cores");
             o.WriteLine($"pcam batched featurizer   {r.FeaturizerRowsPerSecond,8:F1} patches/s = {r.FeaturizerViewsPerSecond:F1} views/s ({r.Views} view{(r.Views > 1 ? "s" : "")} per patch, {r.Rows} patches)");
             o.WriteLine($"bare InferenceSession.Run {r.BareSessionRowsPerSecond,8:F1} patches/s");
             o.WriteLine($"ratio featurizer/bare = {r.RatioToBare:F2} (goal >= 0.9)");

@@ -22,8 +22,8 @@ public sealed class PatchFeaturizerEstimator : IEstimator<PatchFeaturizerTransfo
         _catalog = catalog;
         _options = options.Clone();
         _log = log ?? new WarningsToStandardError();
-        if (!FeaturizerPrecision.All.Contains(_options.Precision))
-            throw new ArgumentException($"{nameof(PatchFeaturizerOptions)}.{nameof(PatchFeaturizerOptions.Precision)}: '{_options.Precision}' is not one of {string.Join(", ", FeaturizerPrecision.All)}.");
+        if (!Enum.IsDefined(_options.Precision))
+            throw new ArgumentException($"{nameof(PatchFeaturizerOptions)}.{nameof(PatchFeaturizerOptions.Precision)}: {(int)_options.Precision} is not a {nameof(FeaturizerPrecision)}.");
         if (_options.BatchSize < 1) throw new ArgumentException($"{nameof(PatchFeaturizerOptions)}.{nameof(PatchFeaturizerOptions.BatchSize)} must be at least 1 (got {_options.BatchSize}).");
         if (_options.CalibrationRows < 1) throw new ArgumentException($"{nameof(PatchFeaturizerOptions)}.{nameof(PatchFeaturizerOptions.CalibrationRows)} must be at least 1 (got {_options.CalibrationRows}).");
         Device = ExecutionDevice.Parse(_options.Device);

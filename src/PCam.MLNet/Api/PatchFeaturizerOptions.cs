@@ -30,8 +30,9 @@ public sealed class PatchFeaturizerOptions
     /// <summary>Append 12 colour features (RGB mean/std of the patch and of its centre 32x32). Default false.</summary>
     public bool ColorStats { get; set; }
 
-    /// <summary>Featurizer precision: <c>"int8"</c> (default; static quantisation calibrated on the data <c>Fit</c> sees) or <c>"fp32"</c>.</summary>
-    public string Precision { get; set; } = FeaturizerPrecision.Int8;
+    /// <summary>Featurizer precision: <see cref="FeaturizerPrecision.Int8"/> (default; static quantisation calibrated on the data
+    /// <c>Fit</c> sees, checked against fp32, falling back to fp32 with a warning) or <see cref="FeaturizerPrecision.Fp32"/>.</summary>
+    public FeaturizerPrecision Precision { get; set; } = FeaturizerPrecision.Int8;
 
     /// <summary>With int8: how many seeded, class-balanced rows of the fitted data the activation ranges are measured on. Default 512.</summary>
     public int CalibrationRows { get; set; } = 512;

@@ -61,7 +61,11 @@ public sealed class TrainingOptionConfig
     /// <summary>With Tta, also average the 8 views for the train features (8x slower train featurization).</summary>
     public bool TtaTrain { get; set; }
     /// <summary>Featurizer precision: "int8" (default: static QDQ quantisation of the backbone, calibrated on train rows; ~3x faster on CPUs with VNNI, as accurate on the sample) or "fp32".</summary>
-    public string Precision { get; set; } = Featurization.FeaturizerPrecision.Int8;
+    public string Precision { get; set; } = "int8";
+
+    /// <summary><see cref="Precision"/> parsed (the loader has checked it).</summary>
+    [JsonIgnore]
+    public Featurization.FeaturizerPrecision PrecisionKind => Featurization.FeaturizerPrecisions.Parse(Precision);
     /// <summary>With int8: seeded class-balanced train rows the activation ranges are measured on.</summary>
     public int CalibrationRows { get; set; } = 512;
     /// <summary>With int8: how ranges are read from the calibration rows: MinMax (default, lower valid NLL on the sample) or Percentile (clips the 0.001% tails).</summary>

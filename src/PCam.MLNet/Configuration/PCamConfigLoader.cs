@@ -86,7 +86,7 @@ public static class PCamConfigLoader
             try { backbone!.CheckSize(backbone.SideFor(t.ImageSize)); }
             catch (PCamBackboneException e) { Fail("TrainingOption.ImageSize", $"({t.ImageSize}): {e.Message}"); }
         }
-        if (!FeaturizerPrecision.All.Contains(t.Precision)) Fail("TrainingOption.Precision", $"must be one of {string.Join(", ", FeaturizerPrecision.All)} (got \"{t.Precision}\").");
+        if (!FeaturizerPrecisions.TryParse(t.Precision, out _)) Fail("TrainingOption.Precision", $"must be one of {string.Join(", ", FeaturizerPrecisions.Names)} (got \"{t.Precision}\").");
         if (t.CalibrationRows is < 1 or > 100_000) Fail("TrainingOption.CalibrationRows", $"must be between 1 and 100000 (got {t.CalibrationRows}).");
         if (!Enum.IsDefined(t.CalibrationMethod)) Fail("TrainingOption.CalibrationMethod", $"must be MinMax or Percentile (got {t.CalibrationMethod}).");
         if (!HeadTrainers.TryParse(t.Trainer, out _)) Fail("TrainingOption.Trainer", $"must be one of {string.Join(", ", Trainers)} (got \"{t.Trainer}\").");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Configuration;
+using PCam.MLNet.Featurization;
 using PCam.MLNet.Data;
 using PCam.MLNet.Reporting;
 using PCam.MLNet.Training;
@@ -44,7 +45,7 @@ public static class RunArtifacts
                 ["name"] = r.Backbone.Name, ["onnx"] = r.Backbone.OnnxPath, ["imageSize"] = r.Graph.ImageSize,
                 ["tta"] = config.TrainingOption.Tta, ["ttaTrain"] = config.TrainingOption.Tta && config.TrainingOption.TtaTrain,
                 ["featureDimension"] = r.Graph.FeatureDimension, ["fingerprint"] = r.Graph.Fingerprint,
-                ["precision"] = r.Graph.Precision, ["precisionReason"] = r.PrecisionReason, ["calibration"] = r.Graph.Calibration?.Describe(),
+                ["precision"] = r.Graph.Precision.Name(), ["precisionReason"] = r.PrecisionReason, ["calibration"] = r.Graph.Calibration?.Describe(),
             },
             ["head"] = new JsonObject
             {
@@ -70,7 +71,7 @@ public static class RunArtifacts
                 RunDetails =
                 [
                     $"Data: {r.DataDirectory}{(r.DemoData ? " (generated DEMO data, not PCam)" : "")}; rows train {r.Rows["train"]:N0}, valid {r.Rows["valid"]:N0}, test {r.Rows["test"]:N0}",
-                    $"Backbone: {r.Backbone.Name} at {r.Graph.ImageSize}px{PCamTrainer.TtaText(config.TrainingOption)}, {r.Graph.Precision}{(r.Graph.Calibration is { } cal ? $" ({cal.Describe()})" : "")}, {r.Graph.FeatureDimension} features, {r.Device}",
+                    $"Backbone: {r.Backbone.Name} at {r.Graph.ImageSize}px{PCamTrainer.TtaText(config.TrainingOption)}, {r.Graph.Precision.Name()}{(r.Graph.Calibration is { } cal ? $" ({cal.Describe()})" : "")}, {r.Graph.FeatureDimension} features, {r.Device}",
                     $"Head: {r.Head.Best.Trainer} ({HeadTrainer.Describe(r.Head.Best.Parameters)}), Platt calibration on valid",
                     $"Time: {string.Join(", ", r.Seconds.Select(kv => $"{kv.Key} {kv.Value:F1} s"))}",
                 ],

@@ -6,19 +6,41 @@ using PCam.MLNet.Featurization.Passes;
 
 namespace PCam.MLNet.Featurization;
 
-/// <summary>Featurizer precisions: "fp32" (the backbone as exported) or "int8" (static QDQ quantisation, <see cref="QuantizePass"/>).</summary>
-public static class FeaturizerPrecision
+/// <summary>Featurizer precision: the backbone as exported, or statically quantised (<see cref="QuantizePass"/>).</summary>
+public enum FeaturizerPrecision
 {
-    public const string Fp32 = "fp32";
-    public const string Int8 = "int8";
-    public static readonly string[] All = [Fp32, Int8];
+    /// <summary>The backbone as exported (float32, or float16 where the export is).</summary>
+    Fp32,
+    /// <summary>Static QDQ quantisation: Conv/MatMul/Gemm weights int8 per channel, their inputs uint8 per tensor.</summary>
+    Int8,
+}
+
+/// <summary>The names users write ("fp32", "int8": config file, command line, model metadata), parsed once at the boundary.</summary>
+public static class FeaturizerPrecisions
+{
+    /// <summary>Every precision's name, for error messages.</summary>
+    public static readonly string[] Names = ["fp32", "int8"];
+
+    /// <summary>"fp32" or "int8".</summary>
+    public static string Name(this FeaturizerPrecision precision) => precision == FeaturizerPrecision.Int8 ? "int8" : "fp32";
+
+    /// <summary>Parses "fp32" or "int8" (exact, as written in mlnet.config.json and on the command line).</summary>
+    public static bool TryParse(string? name, out FeaturizerPrecision precision)
+    {
+        precision = name == "int8" ? FeaturizerPrecision.Int8 : FeaturizerPrecision.Fp32;
+        return name is "fp32" or "int8";
+    }
+
+    /// <summary>As <see cref="TryParse"/>, or an ArgumentException naming the accepted values.</summary>
+    public static FeaturizerPrecision Parse(string name) =>
+        TryParse(name, out var p) ? p : throw new ArgumentException($"precision '{name}' is not one of {string.Join(", ", Names)}.");
 }
 
 // The hook between the composed graph and the quantisation pass: kept apart from the graph's composition.
 public sealed partial class FeaturizerGraph
 {
-    /// <summary>"fp32" or "int8" (<see cref="FeaturizerPrecision"/>).</summary>
-    public string Precision { get; private init; } = FeaturizerPrecision.Fp32;
+    /// <summary>The graph's precision (<see cref="FeaturizerPrecisions.Name"/> gives "fp32" or "int8").</summary>
+    public FeaturizerPrecision Precision { get; private init; } = FeaturizerPrecision.Fp32;
     /// <summary>The activation ranges an int8 graph was quantised with; null for fp32.</summary>
     public CalibrationTable? Calibration { get; private init; }
 
@@ -57,7 +79,7 @@ public sealed partial class FeaturizerGraph
     {
         ArgumentNullException.ThrowIfNull(table);
         var model = QuantizePass.Apply(CalibrationModel(), table);
-        model.MetadataProps.Add(new StringStringEntryProto { Key = "pcam.precision", Value = FeaturizerPrecision.Int8 });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "pcam.precision", Value = FeaturizerPrecision.Int8.Name() });
         model.MetadataProps.Add(new StringStringEntryProto { Key = "pcam.calibration", Value = table.Describe() });
         var fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{Fingerprint}|int8|{table.Hash()}"))).ToLowerInvariant();
         return new FeaturizerGraph(model.ToByteArray(), FeatureDimension, fingerprint, Layout, Backbone, Options, ImageSize, ExternalData, ExternalDataFolder, Warnings)

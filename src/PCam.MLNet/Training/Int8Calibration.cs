@@ -41,7 +41,7 @@ public static class Int8Calibration
         void Fallback(string because)
         {
             why = $"int8 not applied: {because}";
-            log.Warning($"Precision int8 is not applied: {because}; the featurizer stays as exported (recorded as {fp32.Precision} in the model and metrics). " +
+            log.Warning($"Precision int8 is not applied: {because}; the featurizer stays as exported (recorded as {fp32.Precision.Name()} in the model and metrics). " +
                         "Set TrainingOption.Precision to fp32 to silence this.");
         }
         if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); reason = why; return null; }

@@ -209,7 +209,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         return new PatchFeaturizerOptions
         {
             Backbone = t.Backbone, ImageSize = t.ImageSize, Tta = t.Tta, TtaTrain = t.TtaTrain, CenterPool = t.CenterPool,
-            ColorStats = t.ColorStats, Precision = t.Precision, CalibrationRows = t.CalibrationRows, CalibrationMethod = t.CalibrationMethod,
+            ColorStats = t.ColorStats, Precision = t.PrecisionKind, CalibrationRows = t.CalibrationRows, CalibrationMethod = t.CalibrationMethod,
             Seed = t.Seed, BatchSize = t.BatchSize, Threads = config.Environment.Threads, Device = device.ToString(),
         };
     }

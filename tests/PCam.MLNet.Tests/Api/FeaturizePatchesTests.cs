@@ -143,7 +143,7 @@ public sealed class FeaturizePatchesTests : IDisposable
         var view = ml.Data.LoadFromEnumerable(new[] { new { Label = true } });
         var e = Assert.Throws<ArgumentException>(() => ml.Transforms.FeaturizePatches(Fast()).Fit(view));
         Assert.Contains("'Image' column of 27648 bytes", e.Message);
-        Assert.Throws<ArgumentException>(() => ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { Precision = "int4" }));
+        Assert.Throws<ArgumentException>(() => ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { Precision = (FeaturizerPrecision)4 }));
     }
 
     internal static float[] Probabilities(IDataView scored) =>

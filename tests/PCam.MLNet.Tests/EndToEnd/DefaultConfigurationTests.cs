@@ -137,7 +137,7 @@ public sealed class DefaultConfigurationTests(DefaultModelFixture f) : IDisposab
                      (shipped.Backbone, shipped.ImageSize, shipped.Tta, shipped.TtaTrain, shipped.Precision, shipped.Trainer));
         Assert.Equal(shipped.ImageSize, r.Graph.ImageSize);
         Assert.Equal(shipped.Tta, r.Graph.Options.Tta);
-        Assert.Equal(shipped.Precision, r.Graph.Precision);
+        Assert.Equal(shipped.PrecisionKind, r.Graph.Precision);
         Assert.Equal(shipped.Backbone, r.Backbone.Name);
         Assert.Equal(shipped.Lbfgs.L2Regularization.Length, r.Head.Trials.Count);
         Assert.Equal(DefaultModelFixture.TrainRows, r.Rows["train"]);

@@ -53,7 +53,7 @@ public sealed class Int8Tests(Fp32Graph96 fp32) : IClassFixture<Fp32Graph96>
 
         var model = ModelProto.Parser.ParseFrom(int8.ModelBytes);
         Assert.Contains(model.MetadataProps, p => p.Key == "pcam.precision" && p.Value == "int8");
-        Assert.Equal("int8", int8.Precision);
+        Assert.Equal(FeaturizerPrecision.Int8, int8.Precision);
         Assert.NotEqual(fp32.Graph.Fingerprint, int8.Fingerprint);
         Assert.Equal(fp32.Graph.FeatureDimension, int8.FeatureDimension);
     }
@@ -158,7 +158,7 @@ public sealed class Int8SampleModel : IDisposable
         t.Lbfgs.L2Regularization = [10, 100];
         t.ImageSize = 96;
         t.Tta = false;
-        t.Precision = FeaturizerPrecision.Int8;
+        t.Precision = "int8";
         t.CalibrationRows = 128;
         Result = new PCamTrainer(Config, new SilentLog()).Train();
         RunArtifacts.Write(Result, Config);
@@ -180,7 +180,7 @@ public sealed class Int8ModelTests(Int8SampleModel f) : IClassFixture<Int8Sample
     {
         Skip.If(f.Result is null, SharedSample.Missing);
         var r = f.Result!;
-        Assert.Equal("int8", r.Graph.Precision);
+        Assert.Equal(FeaturizerPrecision.Int8, r.Graph.Precision);
         Assert.True(r.Test!.Accuracy > 0.70 && r.Test.Auc > 0.80, $"int8 test Acc {r.Test.Accuracy}, AUC {r.Test.Auc}");
 
         using var test = PCamData.Open(SharedSample.H5, PCamSplit.Test, new PCamDataOptions { CacheDirectory = f.Dir["cache/h5"] });

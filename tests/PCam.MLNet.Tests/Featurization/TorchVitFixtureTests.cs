@@ -109,7 +109,7 @@ public sealed class TorchVitFixtureTests
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var dir = new TempDir();
         using var train = PCamData.Open(SharedSample.H5, PCamSplit.Train, new PCamDataOptions { CacheDirectory = dir["h5"] });
-        var t = new TrainingOptionConfig { CalibrationRows = 16, Precision = FeaturizerPrecision.Int8 };
+        var t = new TrainingOptionConfig { CalibrationRows = 16, Precision = "int8" };
 
         var drift = TorchVits.Graph("drift-vit");
         Assert.Null(drift.Int8Unsupported()); // quantisable in form: only its features betray it

@@ -41,7 +41,7 @@ public class TtaTrainingTests
         config.DataSource.CacheDirectory = dir["cache"];
         config.TrainingOption.ImageSize = 96;
         config.TrainingOption.Tta = true;
-        config.TrainingOption.Precision = PCam.MLNet.Featurization.FeaturizerPrecision.Fp32; // the fp32 graphs' cache keys are checked below
+        config.TrainingOption.Precision = "fp32"; // the fp32 graphs' cache keys are checked below
         config.TrainingOption.Lbfgs.L2Regularization = [10];
         config.TrainingOption.ModelPath = dir["tta.zip"];
         var log = new SilentLog();
