@@ -3,7 +3,6 @@ using Microsoft.ML;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Training;
 
