@@ -45,7 +45,6 @@ public static class HeatmapEvaluation
         ["key"] = key,
         ["annotation"] = annotationPath is null ? null : Path.GetFullPath(annotationPath),
         ["tumourSlide"] = e.IsTumourSlide,
-        ["maxProbability"] = Num(e.SlideScore),
         ["windowsScored"] = e.WindowsScored,
         ["tumourWindows"] = e.TumourWindows,
         ["windowAuc"] = Num(e.WindowAuc),
@@ -84,7 +83,8 @@ public static class HeatmapEvaluation
             frocSlides.Add(new FrocSlide(id, f["falsePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(),
                 f["truePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(), f["lesions"]!.GetValue<int>()));
             bool tumour = ParseLabel(label) ?? a["tumourSlide"]!.GetValue<bool>();
-            double? score = (double?)summary["slideScore"] ?? (double?)a["maxProbability"];
+            // The cohort's slide score is the heatmap's own (max of the smoothed grid; null for a slide without tissue).
+            double? score = (double?)summary["slideScore"];
             if (score is { } sc) slideScores.Add(((float)sc, tumour));
             perSlide.Add(new JsonObject
             {

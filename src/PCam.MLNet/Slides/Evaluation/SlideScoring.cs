@@ -32,8 +32,6 @@ public sealed record SlideEvaluation
 {
     public required string SlideId { get; init; }
     public required bool IsTumourSlide { get; init; }
-    /// <summary>Highest window probability: the slide score of the slide-level ROC.</summary>
-    public required double SlideScore { get; init; }
     public required long WindowsScored { get; init; }
     public required long TumourWindows { get; init; }
     /// <summary>ROC AUC of window probability against the centre label (NaN when the scored windows hold one class).</summary>
@@ -111,11 +109,9 @@ public static class SlideScoring
         }
         bool isTumour = annotation.HasTumour && mask.LesionCount > 0;
         var froc = FrocFor(slideId, detections, mask, isTumour);
-        var probabilities = grid.Probability.Where(p => !float.IsNaN(p)).ToArray();
         return new SlideEvaluation
         {
             SlideId = slideId, IsTumourSlide = annotation.HasTumour,
-            SlideScore = probabilities.Length == 0 ? double.NaN : probabilities.Max(),
             WindowsScored = scores.Count, TumourWindows = truth.LongCount(t => t),
             WindowAuc = Auc(scores), WindowAccuracy = scores.Count == 0 ? double.NaN : correct / (double)scores.Count,
             Dice = tp + fp + fn == 0 ? double.NaN : 2.0 * tp / (2.0 * tp + fp + fn),
@@ -123,16 +119,6 @@ public static class SlideScoring
             LesionsDetected = touched.Count(l => !mask.IsItc(l)),
             PredictedRegions = regionCount, FalsePositiveRegions = fpRegions, Detections = detections, Froc = froc,
         };
-    }
-
-    /// <summary>Cohort metrics: slide-level ROC AUC of the slide score (max window probability) against the slide
-    /// labels (annotated tumour, or --labels), and Camelyon16's FROC over all slides.</summary>
-    public static (double SlideAuc, FrocResult? Froc) Cohort(IReadOnlyList<SlideEvaluation> slides, IReadOnlyDictionary<string, bool>? labels = null)
-    {
-        var scores = slides.Where(s => !double.IsNaN(s.SlideScore))
-            .Select(s => ((float)s.SlideScore, labels != null && labels.TryGetValue(s.SlideId, out var l) ? l : s.IsTumourSlide)).ToList();
-        var froc = slides.Count == 0 ? null : Froc.Compute(slides.Select(s => s.Froc).ToList());
-        return (Auc(scores), froc);
     }
 
     /// <summary>compute_FP_TP_Probs of the Camelyon16 script for one slide.</summary>
