@@ -81,7 +81,7 @@ public sealed class PatchFeaturizerEstimator : IEstimator<PatchFeaturizerTransfo
             }
             LastPrecisionReason = reason;
         }
-        return new PatchFeaturizerTransformer(_catalog, graph, trainGraph, input, _options, Device);
+        return new PatchFeaturizerTransformer(_catalog, graph, trainGraph, input, _options, Device, _log);
     }
 
     /// <summary>The activation ranges of the last int8 Fit (for the CLI's log), or null.</summary>

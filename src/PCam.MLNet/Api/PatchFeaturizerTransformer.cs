@@ -24,6 +24,7 @@ public sealed class PatchFeaturizerTransformer : ITransformer, IDisposable
     private readonly TransformsCatalog _catalog;
     private readonly PatchFeaturizerOptions _options;
     private readonly ExecutionDevice _device;
+    private readonly ITrainingLog _log;
     private readonly WeakReference<IDataView> _fittedOn;
     private readonly ConditionalWeakTable<IDataView, IDataView> _computed = new();
     private readonly Lock _gate = new();
@@ -32,8 +33,9 @@ public sealed class PatchFeaturizerTransformer : ITransformer, IDisposable
     private bool _disposed;
 
     internal PatchFeaturizerTransformer(TransformsCatalog catalog, FeaturizerGraph graph, FeaturizerGraph trainGraph, IDataView fittedOn,
-        PatchFeaturizerOptions options, ExecutionDevice device)
+        PatchFeaturizerOptions options, ExecutionDevice device, ITrainingLog log)
     {
+        _log = log;
         _catalog = catalog;
         Graph = graph;
         TrainGraph = trainGraph;
@@ -73,7 +75,7 @@ public sealed class PatchFeaturizerTransformer : ITransformer, IDisposable
         lock (_gate)
         {
             if (_computed.TryGetValue(input, out var done)) return done;
-            var features = Featurize(patches, "features", new SilentLog(), out _);
+            var features = Featurize(patches, "features", _log, out _);
             _computed.AddOrUpdate(input, features);
             return features;
         }
