@@ -129,8 +129,8 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
         Assert.True(verifyGz.Code == 0, verifyGz.Out + verifyGz.Err);
     }
 
-    [Fact]
-    public void AMalformedAnnotationIsOneErrorNamingItAndWritesNothing()
+    /// <summary>Two 512 px slides at 0.972 um/px in their own folder: a.tif with the returned tumour, b.tif normal; an empty annotations folder.</summary>
+    private (string Slides, string Annotations, SyntheticSlides.Tumour Tumour) TwoSmallSlides()
     {
         var slides = _dir["slides"];
         var annotations = _dir["annotations"];
@@ -139,6 +139,13 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
         var t = SyntheticSlides.Tumour.For(512);
         SyntheticSlides.Write(Path.Combine(slides, "a.tif"), 512, 0.972, t, 1, pyramid: false);
         SyntheticSlides.Write(Path.Combine(slides, "b.tif"), 512, 0.972, null, 2, pyramid: false);
+        return (slides, annotations, t);
+    }
+
+    [Fact]
+    public void AMalformedAnnotationIsOneErrorNamingItAndWritesNothing()
+    {
+        var (slides, annotations, t) = TwoSmallSlides();
         var bad = Path.Combine(annotations, "a.geojson");
         File.WriteAllText(bad, SyntheticSlides.GeoJson(t).Replace("\"Tumor\"", "\"Tumour\""));
         var output = _dir["set"];
@@ -219,13 +226,7 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
     [Fact]
     public void ASlideListWithIdsAndLabelsFeedsPatches()
     {
-        var slides = _dir["slides"];
-        var annotations = _dir["annotations"];
-        Directory.CreateDirectory(slides);
-        Directory.CreateDirectory(annotations);
-        var t = SyntheticSlides.Tumour.For(512);
-        SyntheticSlides.Write(Path.Combine(slides, "a.tif"), 512, 0.972, t, 1, pyramid: false);
-        SyntheticSlides.Write(Path.Combine(slides, "b.tif"), 512, 0.972, null, 2, pyramid: false);
+        var (slides, annotations, t) = TwoSmallSlides();
         File.WriteAllText(Path.Combine(annotations, "a.xml"), SyntheticSlides.AsapXml(t)); // found by file stem
         var list = _dir["list.csv"];
         File.WriteAllText(list, "path,slide_id,label\nslides/a.tif,A,tumor\nslides/b.tif,B,0\n");
