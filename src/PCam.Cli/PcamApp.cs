@@ -10,19 +10,23 @@ namespace PCam.Cli;
 /// <summary>The `pcam` program: one clear error line and a non-zero exit on failure, 0 on success.</summary>
 public static class PcamApp
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false)
+    /// <param name="environment">
+    /// Where the scheduler's variables come from (SLURM_ARRAY_TASK_*, JOB_COMPLETION_INDEX: `pcam heatmap`'s default
+    /// shard). The program passes the process environment; a caller that passes none is never sharded by them.
+    /// </param>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false, Func<string, string?>? environment = null)
     {
-        var parse = Root(stdout, stderr, interactive).Parse(args);
+        var parse = Root(stdout, stderr, interactive, environment).Parse(args);
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
     }
 
     /// <summary>The command tree (what `--help` shows); parsing it runs nothing.</summary>
-    internal static RootCommand Root(TextWriter stdout, TextWriter stderr, bool interactive = false)
+    internal static RootCommand Root(TextWriter stdout, TextWriter stderr, bool interactive = false, Func<string, string?>? environment = null)
     {
         var verbose = new Option<bool>("--verbose") { Description = "Show ML.NET's log and full exception details.", Recursive = true };
         var root = new RootCommand("PCam.MLNet: train, evaluate and ship PatchCamelyon tumour-patch classifiers as ML.NET model zips.");
         root.Options.Add(verbose);
-        var cli = new CliContext(stdout, stderr, interactive, verbose);
+        var cli = new CliContext(stdout, stderr, interactive, verbose) { Environment = environment ?? (_ => null) };
         foreach (var command in new ICommandFactory[]
                  {
                      new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new HeatmapCommand(), new HeatmapReportCommand(), new InspectCommand(),
@@ -43,6 +47,8 @@ internal sealed class CliContext(TextWriter stdout, TextWriter stderr, bool inte
 {
     public TextWriter Out { get; } = stdout;
     public TextWriter Err { get; } = stderr;
+    /// <summary>The scheduler's variables (see <see cref="PcamApp.Run"/>).</summary>
+    public Func<string, string?> Environment { get; init; } = _ => null;
 
     public ConsoleLog Log(ParseResult parse) => new(Err, interactive, parse.GetValue(verbose));
 

@@ -1,1 +1,1 @@
-return PCam.Cli.PcamApp.Run(args, Console.Out, Console.Error, interactive: !Console.IsErrorRedirected);
+return PCam.Cli.PcamApp.Run(args, Console.Out, Console.Error, interactive: !Console.IsErrorRedirected, environment: Environment.GetEnvironmentVariable);

@@ -60,7 +60,7 @@ internal sealed class HeatmapCommand : ICommandFactory
             if (files.Length == 0 && listFile is null) throw new ArgumentException("give slide files or folders, or --list FILE.csv.");
             var modelPath = parse.GetValue(model)!;
             if (!File.Exists(modelPath)) throw new PCamModelException($"{modelPath}: model zip not found.");
-            var theShard = Shard.Resolve(parse.GetValue(shard), parse.GetValue(shards));
+            var theShard = Shard.Resolve(parse.GetValue(shard), parse.GetValue(shards), cli.Environment);
             // Inputs are gathered (and a missing folder or list refused) before the model loads.
             var slides = SlideInputs.Collect(files, parse.GetValue(recursive), listFile);
             if (slides.Count == 0) throw new PCamDataException($"{string.Join(", ", files)}: no slide files found (extensions {string.Join(" ", SlideInputs.Extensions)}{(parse.GetValue(recursive) ? "" : "; --recursive looks in subfolders")}).");
@@ -129,7 +129,8 @@ internal sealed class HeatmapCommand : ICommandFactory
 
 /// <summary>
 /// `pcam heatmap-report RESULTS`: merges the shard records into slides.csv and run.json and says which slides are
-/// missing or failed. Exit codes: 0 all slides ok or skipped; 3 some failed; 4 none failed but some are missing.
+/// missing, not planned or failed. Exit codes: 0 all slides ok or skipped; 3 some failed; 4 none failed but some are
+/// missing or not planned.
 /// </summary>
 internal sealed class HeatmapReportCommand : ICommandFactory
 {
@@ -138,7 +139,7 @@ internal sealed class HeatmapReportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var results = new Argument<string>("results") { Description = "Results folder written by `pcam heatmap` (one or more shards)." };
-        var cmd = new Command("heatmap-report", "Merge the shards of a `pcam heatmap` results folder into slides.csv and run.json; list missing and failed slides. Exit 3 when a slide failed, 4 when one is missing.") { results };
+        var cmd = new Command("heatmap-report", "Merge the shards of a `pcam heatmap` results folder into slides.csv and run.json; list missing, not planned and failed slides. Exit 3 when a slide failed, 4 when one is missing or not planned.") { results };
         cli.Bind(cmd, (parse, log) =>
         {
             var dir = parse.GetValue(results)!;
@@ -146,9 +147,10 @@ internal sealed class HeatmapReportCommand : ICommandFactory
             var s = CohortReport.Merge(dir);
             foreach (var r in s.Rows.Where(r => r.Status == SlideRecord.Failed)) log.Info($"failed  {r.SlideId}: {r.Error}");
             foreach (var m in s.Missing) log.Info($"missing {m.SlideId} ({m.Path})");
-            log.Info($"{s.Rows.Count + s.Missing.Count} slide(s): {s.Ok} ok, {s.Skipped} skipped, {s.Failed} failed, {s.Missing.Count} missing -> {s.SlidesCsv}");
+            foreach (var m in s.NotPlanned) log.Info($"not planned {m.SlideId} ({m.Path}): it came after the shard plan was written; the next run scores it");
+            log.Info($"{s.Rows.Count + s.Missing.Count + s.NotPlanned.Count} slide(s): {s.Ok} ok, {s.Skipped} skipped, {s.Failed} failed, {s.Missing.Count} missing, {s.NotPlanned.Count} not planned -> {s.SlidesCsv}");
             cli.Out.WriteLine(s.SlidesCsv);
-            return s.Failed > 0 ? HeatmapCommand.SlidesFailed : s.Missing.Count > 0 ? SlidesMissing : 0;
+            return s.Failed > 0 ? HeatmapCommand.SlidesFailed : s.Missing.Count + s.NotPlanned.Count > 0 ? SlidesMissing : 0;
         });
         return cmd;
     }

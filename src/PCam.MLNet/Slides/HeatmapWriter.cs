@@ -30,6 +30,22 @@ public static class HeatmapWriter
     }
 
     /// <summary>
+    /// The temp folder name of a slide folder: ".NAME~GUID.tmp". Slide ids hold only [A-Za-z0-9._-], so '~' cannot occur in
+    /// one: no slide folder is ever named like a temp folder, and <see cref="IsTempOf"/> tells exactly which slide a temp
+    /// folder belongs to (slide "x" never claims the temp folder of slide "x.ome" or "x.1").
+    /// </summary>
+    public static string TempName(string folderName) => $".{folderName}~{Guid.NewGuid():N}.tmp";
+
+    /// <summary>Whether <paramref name="name"/> is a temp folder name <see cref="TempName"/> gave for <paramref name="folderName"/>.</summary>
+    public static bool IsTempOf(string name, string folderName)
+    {
+        var prefix = $".{folderName}~";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal) || !name.EndsWith(".tmp", StringComparison.Ordinal)) return false;
+        var guid = name.AsSpan(prefix.Length, name.Length - prefix.Length - ".tmp".Length);
+        return guid.Length == 32 && Guid.TryParseExact(guid, "N", out _);
+    }
+
+    /// <summary>
     /// Writes the outputs into a temp folder beside <paramref name="slideFolder"/> and renames it into place when all five
     /// are complete (a previous folder of the slide is replaced), so a slide folder is either whole or absent.
     /// <paramref name="provenance"/> (slide id, source identity, model SHA-256, settings key) is added to the summary.
@@ -39,7 +55,7 @@ public static class HeatmapWriter
     {
         var parent = Path.GetDirectoryName(Path.GetFullPath(slideFolder))!;
         Directory.CreateDirectory(parent);
-        var temp = Path.Combine(parent, $".{Path.GetFileName(slideFolder)}.{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(parent, TempName(Path.GetFileName(slideFolder)));
         var t = PathsFor(temp, slideId);
         try
         {
@@ -57,7 +73,7 @@ public static class HeatmapWriter
                 foreach (var (k, v) in provenance) summary[k] = v?.DeepClone();
             File.WriteAllText(t.SummaryJson, summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             cancel.ThrowIfCancellationRequested();
-            PCam.MLNet.FaultInjection.KillPoint($"slide:{slideId}"); // tests: killed with the outputs complete in the temp folder
+            TestHooks.Reached($"slide:{slideId}"); // tests: killed (or paused) with the outputs complete in the temp folder
             if (Directory.Exists(slideFolder)) Directory.Delete(slideFolder, recursive: true);
             Directory.Move(temp, slideFolder);
         }

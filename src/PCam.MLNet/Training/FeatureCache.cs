@@ -34,7 +34,7 @@ public sealed class FeatureCache(MLContext ml, string directory)
                 using (var f = featurizer()) view = FeatureTable.Compute(data, f, batchSize, onRows);
                 using (var stream = File.Create(tmp))
                     ml.Data.SaveAsBinary(view, stream, keepHidden: false);
-                FaultInjection.KillPoint("features");
+                TestHooks.Reached("features");
                 File.Move(tmp, path, overwrite: true);
             }
             finally

@@ -150,7 +150,7 @@ public static class PCamModel
                 using (var w = new StreamWriter(zip.CreateEntry(ExternalDataManifest.ManifestEntry).Open()))
                     w.Write(externalDataManifest);
             AddManifest(tmp, featurizerFingerprint);
-            FaultInjection.KillPoint("zip");
+            TestHooks.Reached("zip");
             File.Move(tmp, path, overwrite: true);
         }
         finally

@@ -117,7 +117,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
 
         var sw = Stopwatch.StartNew();
         // The cached feature files go in as they are: the head search holds its own dense tables (see HeadTrainer).
-        var head = HeadTrainer.Train(ml, trainFeatures, validFeatures, t, m => { log.Info(m); FaultInjection.KillPoint("head"); });
+        var head = HeadTrainer.Train(ml, trainFeatures, validFeatures, t, m => { log.Info(m); TestHooks.Reached("head"); });
         seconds["head"] = sw.Elapsed.TotalSeconds;
         log.Info($"Head: {head.Best.Trainer} {HeadTrainer.Describe(head.Best.Parameters)} (lowest valid NLL of {head.Trials.Count}).");
 

@@ -111,11 +111,11 @@ public class LayerTests
     }
 
     /// <summary>A type's layer: its namespace's, except that the root namespace's types other than the errors (exceptions and
-    /// the fault-injection hook) are the public API, which is part of the Training layer.</summary>
+    /// the test hooks) are the public API, which is part of the Training layer.</summary>
     private static (string Name, int Rank)? LayerOf(Type type)
     {
         var outer = Outer(type);
-        if (outer.Namespace == "PCam.MLNet" && !typeof(Exception).IsAssignableFrom(outer) && outer.Name != "FaultInjection")
+        if (outer.Namespace == "PCam.MLNet" && !typeof(Exception).IsAssignableFrom(outer) && outer.Name != "TestHooks")
             return Layer("PCam.MLNet.Training");
         return Layer(outer.Namespace);
     }

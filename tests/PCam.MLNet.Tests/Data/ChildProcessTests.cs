@@ -15,19 +15,23 @@ public sealed class ChildProcessTests
         // Prints to both pipes, starts a grandchild that holds both pipes open, records its pid, then waits for it.
         var script = $"echo started; echo 'warming up' >&2; sleep 600 & echo $! > '{pidFile}'; wait";
 
-        var failure = Assert.ThrowsAny<XunitException>(() => ChildProcess.RunProgram("bash", ["-c", script], timeout: TimeSpan.FromSeconds(2)));
-        Assert.Contains("did not finish within 2 s", failure.Message);
+        // The timeout counts from when the script has printed and started its grandchild (its pid is in the file), not from
+        // the start: a loaded machine may take seconds to start bash.
+        Func<bool> Ready() { File.Delete(pidFile); return () => File.Exists(pidFile) && File.ReadAllText(pidFile).EndsWith('\n'); }
+        var failure = Assert.ThrowsAny<XunitException>(() => ChildProcess.RunProgram("bash", ["-c", script], timeout: TimeSpan.FromSeconds(1), clockStartsWhen: Ready()));
+        Assert.Contains("did not finish within 1 s", failure.Message);
         Assert.Contains("started", failure.Message);
         Assert.Contains("warming up", failure.Message);
 
-        var outcome = ChildProcess.Start("bash", ["-c", script], timeout: TimeSpan.FromSeconds(2));
+        var outcome = ChildProcess.Start("bash", ["-c", script], timeout: TimeSpan.FromSeconds(1), clockStartsWhen: Ready());
         Assert.True(outcome.TimedOut);
         Assert.Equal(-1, outcome.Code);
         Assert.Equal("started\n", outcome.Out);
         Assert.Equal("warming up\n", outcome.Err);
         var grandchild = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        Assert.True(IsGone(outcome.ProcessId), $"the child {outcome.ProcessId} still runs");
-        Assert.True(IsGone(grandchild), $"the grandchild {grandchild} (sleep) still runs: the process tree was not killed");
+        // SIGKILL is delivered asynchronously: wait (bounded) for the processes to go, rather than look once.
+        Assert.True(SpinWait.SpinUntil(() => IsGone(outcome.ProcessId), TimeSpan.FromSeconds(30)), $"the child {outcome.ProcessId} still runs");
+        Assert.True(SpinWait.SpinUntil(() => IsGone(grandchild), TimeSpan.FromSeconds(30)), $"the grandchild {grandchild} (sleep) still runs: the process tree was not killed");
     }
 
     [SkippableFact]

@@ -8,7 +8,7 @@ namespace PCam.MLNet.Tests.Robustness;
 /// <summary>
 /// Item 7 of issue 11: `pcam train` killed with SIGKILL (as by `kill -9`: no finally blocks run) at the worst moment of
 /// each stage that writes, then run again. The kill comes from the process itself at a named point
-/// (<see cref="FaultInjection"/>), so the test does not depend on timing.
+/// (<see cref="KillAt"/>, a startup hook the test injects), so the test does not depend on timing.
 /// </summary>
 [Collection(TinyModelCollection.Name)]
 public sealed class InterruptedRunTests(TinyModelFixture f) : IDisposable
@@ -20,9 +20,8 @@ public sealed class InterruptedRunTests(TinyModelFixture f) : IDisposable
     {
         var (code, _, err) = ChildProcess.Run(ChildProcess.PcamDll,
             ["train", "--config", f.ConfigPath, "--model", _dir["models/run.zip"], "--cache-dir", _dir["cache"], "--seed", seed.ToString()],
-            environment: new Dictionary<string, string?>
+            environment: new Dictionary<string, string?>(KillAt.Environment(killAt))
             {
-                [FaultInjection.Variable] = killAt,
                 // A killed run cannot delete what it had in the temp folder (the featurizer graph ML.NET reads while saving): keep it in ours.
                 ["TMPDIR"] = Directory.CreateDirectory(_dir["tmp"]).FullName,
             });

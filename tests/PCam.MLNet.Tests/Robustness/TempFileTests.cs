@@ -25,7 +25,7 @@ public sealed class TempFileTests(TinyModelFixture f) : IDisposable
     {
         var tmp = Directory.CreateDirectory(dir["tmp-" + Guid.NewGuid().ToString("N")[..8]]).FullName;
         var (code, _, err) = ChildProcess.Run(ChildProcess.PcamDll, args,
-            environment: new Dictionary<string, string?> { ["TMPDIR"] = tmp, [FaultInjection.Variable] = null });
+            environment: new Dictionary<string, string?>(KillAt.Environment(null)) { ["TMPDIR"] = tmp });
         Assert.True(code == 0, $"pcam {string.Join(' ', args)}: exit {code}: {err}");
         // Not ours: .NET's per-process pipes (clr-debug-pipe-*, dotnet-diagnostic-*) and ONNX Runtime's `.ses`, a 51-byte
         // session-id file its logging library rewrites in place on every start (one file, whatever the number of runs).

@@ -4,8 +4,11 @@ using PCam.MLNet.Data;
 
 namespace PCam.MLNet.Slides.Cohort;
 
-/// <summary>The merged state of a results folder: one row per cohort slide, and which are missing.</summary>
-public sealed record CohortSummary(List<SlideRecord> Rows, List<SlideInput> Missing, string SlidesCsv, string RunJson)
+/// <summary>
+/// The merged state of a results folder: one row per cohort slide, which are missing (planned, not yet scored) and which
+/// are not planned (found by a task after the run's shard plan was written; the next run scores them).
+/// </summary>
+public sealed record CohortSummary(List<SlideRecord> Rows, List<SlideInput> Missing, List<SlideInput> NotPlanned, string SlidesCsv, string RunJson)
 {
     public int Failed => Rows.Count(r => r.Status == SlideRecord.Failed);
     public int Ok => Rows.Count(r => r.Status == SlideRecord.Ok);
@@ -15,7 +18,8 @@ public sealed record CohortSummary(List<SlideRecord> Rows, List<SlideInput> Miss
 /// <summary>
 /// Merges the shard records of a results folder (RESULTS/shards/*.json and .csv) into RESULTS/slides.csv and
 /// RESULTS/run.json: the cohort is the newest record's list; each slide's row is the most recent one any shard wrote;
-/// a cohort slide with no row is missing (its shard has not run or not finished).
+/// a cohort slide with no row is missing (its shard has not run or not finished); a slide some task of the newest shard
+/// plan saw but the plan lacks, and that has no row, is not planned.
 /// </summary>
 public static class CohortReport
 {
@@ -43,6 +47,11 @@ public static class CohortReport
         }
         var rows = cohort.Where(s => latest.ContainsKey(s.SlideId)).Select(s => latest[s.SlideId]).OrderBy(r => r.SlideId, StringComparer.Ordinal).ToList();
         var missing = cohort.Where(s => !latest.ContainsKey(s.SlideId)).OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList();
+        var scored = rows.Select(r => r.Path).Concat(cohort.Select(s => s.Path)).ToHashSet(StringComparer.Ordinal);
+        var notPlanned = shards.Where(s => (int?)s.Json["plan"] is { } g && g == (int?)newest.Json["plan"])
+            .SelectMany(s => s.Json["notPlanned"]?.AsArray() ?? [])
+            .Select(n => new SlideInput((string)n!["slideId"]!, (string)n["path"]!, (string?)n["label"]))
+            .Where(s => !scored.Contains(s.Path)).DistinctBy(s => s.Path).OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList();
         var slidesCsv = Path.Combine(results, "slides.csv");
         var runJson = Path.Combine(results, "run.json");
         SlideRecord.WriteAll(slidesCsv, rows);
@@ -67,12 +76,14 @@ public static class CohortReport
             ["skipped"] = rows.Count(r => r.Status == SlideRecord.Skipped),
             ["failed"] = rows.Count(r => r.Status == SlideRecord.Failed),
             ["missing"] = new JsonArray(missing.Select(m => (JsonNode)m.SlideId).ToArray()),
+            ["plan"] = newest.Json["plan"]?.DeepClone(),
+            ["notPlanned"] = new JsonArray(notPlanned.Select(m => (JsonNode)new JsonObject { ["slideId"] = m.SlideId, ["path"] = m.Path }).ToArray()),
             ["failedSlides"] = new JsonArray(rows.Where(r => r.Status == SlideRecord.Failed).Select(r => (JsonNode)new JsonObject { ["slideId"] = r.SlideId, ["error"] = r.Error }).ToArray()),
         };
         if (shards.Select(s => (string?)s.Json["modelSha256"]).Distinct().Count() > 1 || shards.Select(s => (string?)s.Json["settingsKey"]).Distinct().Count() > 1)
             run["warning"] = "shard records differ in model or settings; each slide's summary.json says which it used";
         AtomicFile.WriteAllText(runJson, run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         Evaluation.HeatmapEvaluation.WriteCohort(results, rows); // --annotations: annotations.json and froc.csv (issue 18)
-        return new CohortSummary(rows, missing, slidesCsv, runJson);
+        return new CohortSummary(rows, missing, notPlanned, slidesCsv, runJson);
     }
 }

@@ -22,7 +22,7 @@ public sealed class CohortOptions
 }
 
 /// <summary>
-/// Runs `pcam heatmap` over a cohort: the shard's slides in id order, each into RESULTS/slides/ID/ (written whole or not
+/// Runs `pcam heatmap` over a cohort: the shard's slides (<see cref="ShardPlan"/>) in id order, each into RESULTS/slides/ID/ (written whole or not
 /// at all), skipping a slide whose summary records the same model SHA-256, settings and source identity (path, size,
 /// mtime) unless Force; a failing slide becomes a failed row and the run goes on. After every slide the shard record
 /// (RESULTS/shards/shard-K-of-N.csv and .json) is rewritten; a whole-cohort run (0/1) then writes slides.csv and run.json.
@@ -65,27 +65,48 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         return new JsonObject { ["path"] = f.FullName, ["size"] = f.Length, ["mtimeUtcTicks"] = f.LastWriteTimeUtc.Ticks };
     }
 
+    /// <summary>
+    /// Scores this shard's slides: the whole cohort for 0/1; for N shards those the run's <see cref="ShardPlan"/> gives
+    /// this shard (cohort slides the plan lacks are reported as not planned and recorded, never scored by chance).
+    /// </summary>
     /// <returns>Rows of this shard's slides, in id order.</returns>
     public List<SlideRecord> Run(IReadOnlyList<SlideInput> cohortSlides, CancellationToken cancel = default)
     {
         var started = DateTime.UtcNow;
         var shard = cohort.Shard;
-        var mine = shard.Select(cohortSlides).OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList();
+        Directory.CreateDirectory(cohort.Output);
+        List<SlideInput> mine, planned, notPlanned;
+        ShardPlan? plan = null;
+        if (shard.Count == 1)
+        {
+            mine = cohortSlides.OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList();
+            (planned, notPlanned) = (cohortSlides.ToList(), []);
+        }
+        else
+        {
+            plan = ShardPlan.ReadOrCreate(cohort.Output, shard.Count, cohortSlides);
+            mine = plan.SlidesOf(shard.Index).ToList();
+            planned = plan.Slides.Select(s => s.Input).ToList();
+            notPlanned = plan.NotPlanned(cohortSlides);
+            Info?.Invoke($"shard plan {plan.File} ({plan.Slides.Count} slide(s), written {plan.CreatedUtc:u}).");
+            foreach (var s in notPlanned)
+                Warning?.Invoke($"{s.Path}: not planned (it came after {plan.File} was written); the run after this one picks it up.");
+        }
         var modelSha = Sha256(model.Path);
         var settingsKey = SettingsKey(options);
         var rows = new List<SlideRecord>();
-        Directory.CreateDirectory(cohort.Output);
-        Info?.Invoke($"{mine.Count} of {cohortSlides.Count} slide(s) in shard {shard} ({shard.Source}); results in {cohort.Output}.");
-        WriteShardRecord(cohortSlides, mine, rows, modelSha, started, null);
+        Info?.Invoke($"{mine.Count} of {planned.Count} slide(s) in shard {shard} ({shard.Source}); results in {cohort.Output}.");
+        void Record(DateTime? ended) => WriteShardRecord(planned, notPlanned, plan, mine, rows, modelSha, started, ended);
+        Record(null);
         foreach (var slide in mine)
         {
             cancel.ThrowIfCancellationRequested();
             var row = RunOne(slide, modelSha, settingsKey, cancel);
             rows.Add(row);
-            WriteShardRecord(cohortSlides, mine, rows, modelSha, started, null);
+            Record(null);
             if (row.Status == SlideRecord.Failed && cohort.FailFast) break;
         }
-        WriteShardRecord(cohortSlides, mine, rows, modelSha, started, DateTime.UtcNow);
+        Record(DateTime.UtcNow);
         if (shard.Count == 1) CohortReport.Merge(cohort.Output);
         return rows;
     }
@@ -130,12 +151,15 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         }
     }
 
-    /// <summary>Temp folders of this slide left by a killed run (only this shard writes this slide, so none is live).</summary>
+    /// <summary>
+    /// Temp folders of this slide left by a killed run (the plan gives each slide to one shard, so none is live). Matched
+    /// by exact name (<see cref="HeatmapWriter.IsTempOf"/>): another slide's live temp folder is never touched.
+    /// </summary>
     private void RemoveStaleTemps(string slideId)
     {
         var parent = Path.Combine(cohort.Output, "slides");
         if (!Directory.Exists(parent)) return;
-        foreach (var d in Directory.GetDirectories(parent, $".{slideId}.*.tmp"))
+        foreach (var d in Directory.GetDirectories(parent, ".*.tmp").Where(d => HeatmapWriter.IsTempOf(Path.GetFileName(d), slideId)))
             try { Directory.Delete(d, recursive: true); }
             catch (IOException e) { Warning?.Invoke($"{d}: cannot remove a leftover temp folder ({e.Message})."); }
     }
@@ -158,7 +182,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         catch (JsonException) { return null; }
     }
 
-    private void WriteShardRecord(IReadOnlyList<SlideInput> cohortSlides, List<SlideInput> mine, List<SlideRecord> rows, string modelSha, DateTime started, DateTime? ended)
+    private void WriteShardRecord(IReadOnlyList<SlideInput> cohortSlides, List<SlideInput> notPlanned, ShardPlan? plan, List<SlideInput> mine,
+        List<SlideRecord> rows, string modelSha, DateTime started, DateTime? ended)
     {
         var shard = cohort.Shard;
         var dir = ShardsFolder(cohort.Output);
@@ -177,8 +202,13 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             ["endedUtc"] = ended?.ToString("o"),
             ["complete"] = ended is not null && rows.Count == mine.Count,
             ["slides"] = mine.Count,
-            ["cohort"] = new JsonArray(cohortSlides.Select(s => (JsonNode)new JsonObject { ["slideId"] = s.SlideId, ["path"] = s.Path, ["label"] = s.Label }).ToArray()),
+            ["plan"] = plan?.Generation,
+            ["cohort"] = Slides(cohortSlides),
+            ["notPlanned"] = Slides(notPlanned),
         };
         AtomicFile.WriteAllText(Path.Combine(dir, shard.Name + ".json"), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    static JsonArray Slides(IEnumerable<SlideInput> slides) =>
+        new(slides.Select(s => (JsonNode)new JsonObject { ["slideId"] = s.SlideId, ["path"] = s.Path, ["label"] = s.Label }).ToArray());
 }

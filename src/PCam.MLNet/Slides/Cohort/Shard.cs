@@ -27,10 +27,14 @@ public sealed record Shard(int Index, int Count)
 
     /// <param name="shard">--shard K/N, or null.</param>
     /// <param name="shards">--shards N (with JOB_COMPLETION_INDEX), or null.</param>
-    /// <param name="env">Environment lookup (tests pass their own).</param>
-    public static Shard Resolve(string? shard, int? shards, Func<string, string?>? env = null)
+    /// <param name="env">
+    /// The scheduler's variables (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT, JOB_COMPLETION_INDEX).
+    /// The library never reads the process environment itself: the `pcam` program passes its own, so a host (a test run
+    /// inside a Slurm array, a service) is never sharded by variables meant for someone else.
+    /// </param>
+    public static Shard Resolve(string? shard, int? shards, Func<string, string?> env)
     {
-        env ??= Environment.GetEnvironmentVariable;
+        ArgumentNullException.ThrowIfNull(env);
         if (shard is not null) return Parse(shard);
         if (shards is < 1) throw new ArgumentException($"--shards must be at least 1 (got {shards}).");
         static int? Int(string? v, string name) => v is null ? null
@@ -54,8 +58,9 @@ public sealed record Shard(int Index, int Count)
     }
 
     /// <summary>
-    /// Stable assignment: slides sorted by id, then dealt largest file first to the shard with the fewest bytes so far
-    /// (ties: the lower shard). Every shard computes the same assignment from the same list, so none overlap.
+    /// Balanced assignment: slides sorted by id, then dealt largest file first to the shard with the fewest bytes so far
+    /// (ties: the lower shard). Computed once per run from one listing (<see cref="ShardPlan"/>): listings and sizes taken
+    /// by tasks starting at different times may differ.
     /// </summary>
     public static int[] Assign(IReadOnlyList<SlideInput> slides, int count, Func<SlideInput, long>? size = null)
     {
@@ -74,10 +79,4 @@ public sealed record Shard(int Index, int Count)
         return shardOf;
     }
 
-    public IReadOnlyList<SlideInput> Select(IReadOnlyList<SlideInput> slides)
-    {
-        if (Count == 1) return slides;
-        var shardOf = Assign(slides, Count);
-        return slides.Where((_, i) => shardOf[i] == Index).ToList();
-    }
 }
