@@ -87,13 +87,15 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
         Assert.Equal(2, run.Err.Split('\n').Count(l => l.StartsWith("error: ", StringComparison.Ordinal)));
         Assert.True(File.Exists(Path.Combine(results, "run.json")));
         var tiles = File.ReadAllText(Path.Combine(results, "slides", "a", "a.tiles.csv"));
+        var first = rows;
 
         // Rerun: finished slides are skipped, failed ones are tried again.
         var again = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results);
         Assert.Equal(3, again.Code);
         rows = Rows(results);
         Assert.All(new[] { "a", "b", "c" }, id => Assert.Equal(SlideRecord.Skipped, rows[id].Status));
-        Assert.Equal(rows["a"].SlideScore, Rows(results)["a"].SlideScore);
+        Assert.All(new[] { "a", "b", "c" }, id => Assert.Equal((first[id].SlideScore, first[id].WindowsScored), (rows[id].SlideScore, rows[id].WindowsScored)));
+        Assert.All(new[] { "a", "b", "c" }, id => Assert.NotNull(first[id].SlideScore));
         Assert.All(new[] { "tiny", "truncated" }, id => Assert.Equal(SlideRecord.Failed, rows[id].Status));
 
         // A slide replaced between runs is redone; --fail-fast stops at the first failure (ids in order: a, b, c, tiny).
@@ -156,17 +158,128 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
         // kill -9 while slide b's outputs sit complete in their temp folder: a is finished, b is not.
         var killed = _dir["killed"];
         var k = ChildProcess.Run(ChildProcess.PcamDll, ["heatmap", "--model", f.ModelPath, slides, "--output", killed],
-            environment: new Dictionary<string, string?> { [FaultInjection.Variable] = "slide:b" });
+            environment: Robustness.KillAt.Environment("slide:b"));
         Assert.NotEqual(0, k.Code);
         Assert.True(File.Exists(Path.Combine(killed, "slides", "a", "a.summary.json")));
         Assert.False(Directory.Exists(Path.Combine(killed, "slides", "b")));
-        Assert.NotEmpty(Directory.GetDirectories(Path.Combine(killed, "slides"), ".b.*.tmp")); // what kill -9 leaves
+        Assert.Equal(137, k.Code); // 128 + SIGKILL: killed by the injected hook, not failed some other way
+        Assert.NotEmpty(Directory.GetDirectories(Path.Combine(killed, "slides"), ".b~*.tmp")); // what kill -9 leaves
         var resumed = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", killed);
         Assert.True(resumed.Code == 0, resumed.Err);
         var after = Rows(killed);
         Assert.Equal((SlideRecord.Skipped, SlideRecord.Ok, SlideRecord.Ok), (after["a"].Status, after["b"].Status, after["c"].Status));
         Assert.Empty(Directory.GetFileSystemEntries(killed, "*.tmp", SearchOption.AllDirectories));
         Assert.Equal(File.ReadAllText(Path.Combine(whole, "slides", "b", "b.tiles.csv")), File.ReadAllText(Path.Combine(killed, "slides", "b", "b.tiles.csv")));
+    }
+
+    [SkippableFact]
+    public void SlidesXAndXOmeWrittenByTwoShardsAtOnceBothComplete()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var slides = _dir["dotted"];
+        Directory.CreateDirectory(slides);
+        Pcam972(Path.Combine(slides, "x.ome.tif"), 320, 7); // the larger file: shard 0 of the plan
+        Pcam972(Path.Combine(slides, "x.tif"), 256, 8);     // shard 1
+        var results = _dir["dotted-results"];
+        var inner = (Code: -1, Out: "", Err: "");
+        // Shard 0 stops with x.ome's outputs complete in its temp folder; shard 1 then runs whole (cleaning slide x's leftover
+        // temp folders) before shard 0 renames x.ome's folder into place: both shards write at once, deterministically.
+        TestHooks.Flow.Value = stage =>
+        {
+            if (stage == "slide:x.ome") inner = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results, "--shard", "1/2");
+        };
+        (int Code, string Out, string Err) outer;
+        try { outer = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results, "--shard", "0/2"); }
+        finally { TestHooks.Flow.Value = null; }
+        Assert.True(inner.Code == 0, inner.Err);
+        Assert.True(outer.Code == 0, outer.Err);
+        var plan = ShardPlan.Latest(results)!;
+        Assert.Equal([("x", 1), ("x.ome", 0)], plan.Slides.Select(s => (s.SlideId, s.Shard)));
+        var s0 = SlideRecord.ReadAll(Path.Combine(results, "shards", "shard-0-of-2.csv"));
+        var s1 = SlideRecord.ReadAll(Path.Combine(results, "shards", "shard-1-of-2.csv"));
+        Assert.Equal([("x.ome", SlideRecord.Ok)], s0.Select(r => (r.SlideId, r.Status)));
+        Assert.Equal([("x", SlideRecord.Ok)], s1.Select(r => (r.SlideId, r.Status)));
+        foreach (var id in new[] { "x", "x.ome" })
+        {
+            foreach (var ext in new[] { ".tiles.csv", ".heatmap.png", ".geojson", ".tissue.png", ".summary.json" })
+                Assert.True(File.Exists(Path.Combine(results, "slides", id, id + ext)), id + ext);
+            Assert.Contains($"\"slideId\": \"{id}\"", File.ReadAllText(Path.Combine(results, "slides", id, id + ".summary.json")));
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(results, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void TempFolderNamesBelongToExactlyOneSlide()
+    {
+        var forX = HeatmapWriter.TempName("x");
+        Assert.True(HeatmapWriter.IsTempOf(forX, "x"));
+        Assert.False(HeatmapWriter.IsTempOf(HeatmapWriter.TempName("x.ome"), "x"));
+        Assert.False(HeatmapWriter.IsTempOf(HeatmapWriter.TempName("x.1"), "x"));
+        Assert.False(HeatmapWriter.IsTempOf(forX, "x.ome"));
+        Assert.False(HeatmapWriter.IsTempOf(".x.0123456789abcdef0123456789abcdef.tmp", "x")); // a slide id may look like an old-style temp name
+        Assert.NotEqual(forX, SlideInputs.Sanitize(forX)); // no slide id can be a temp folder's name
+    }
+
+    [SkippableFact]
+    public void ASlideAddedBetweenTwoArrayTasksIsNeitherLostNorScoredTwice()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var slides = Cohort(broken: false);
+        var results = _dir["late"];
+        (int Code, string Out, string Err) Task(int k) => CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", results, "--shard", $"{k}/2");
+        List<SlideRecord> Shard(int k) => SlideRecord.ReadAll(Path.Combine(results, "shards", $"shard-{k}-of-2.csv"));
+
+        Assert.Equal(0, Task(0).Code);
+        Pcam972(Path.Combine(slides, "d.tif"), 288, 9); // copied in after task 0 started
+        var t1 = Task(1);
+        Assert.Equal(0, t1.Code);
+        Assert.Contains("d.tif: not planned", t1.Err);
+        var ids0 = Shard(0).Select(r => r.SlideId).ToList();
+        var ids1 = Shard(1).Select(r => r.SlideId).ToList();
+        Assert.Empty(ids0.Intersect(ids1));
+        Assert.Equal(["a", "b", "c"], ids0.Concat(ids1).Order());
+        Assert.False(Directory.Exists(Path.Combine(results, "slides", "d")));
+        var report = CliTests.Pcam("heatmap-report", results);
+        Assert.Equal(4, report.Code);
+        Assert.Contains("not planned d (", report.Err);
+        Assert.DoesNotContain("missing ", report.Err);
+
+        // The next run (both tasks again, plan 1 being finished) plans d: scored once, the others skipped.
+        Assert.Equal(0, Task(0).Code);
+        Assert.Equal(0, Task(1).Code);
+        Assert.Equal(2, ShardPlan.Latest(results)!.Generation);
+        var rows = Shard(0).Concat(Shard(1)).ToList();
+        Assert.Equal(["a", "b", "c", "d"], rows.Select(r => r.SlideId).Order());
+        Assert.Equal(SlideRecord.Ok, rows.Single(r => r.SlideId == "d").Status);
+        Assert.All(rows.Where(r => r.SlideId != "d"), r => Assert.Equal(SlideRecord.Skipped, r.Status));
+        report = CliTests.Pcam("heatmap-report", results);
+        Assert.True(report.Code == 0, report.Err);
+        Assert.Equal(["a", "b", "c", "d"], Rows(results).Keys.Order());
+    }
+
+    [Fact]
+    public void TasksStartingAtOnceAgreeOnOnePlanAndALaterListingDoesNotChangeIt()
+    {
+        var results = _dir["plan"];
+        var slides = Enumerable.Range(0, 12).Select(i => new SlideInput($"s{i:D2}", $"/x/s{i:D2}.svs")).ToList();
+        using var go = new ManualResetEventSlim();
+        var plans = Enumerable.Range(0, 8).Select(t => System.Threading.Tasks.Task.Run(() =>
+        {
+            go.Wait();
+            // Each task sees its own sizes (files still growing): whichever plan lands first is the one all follow.
+            return ShardPlan.ReadOrCreate(results, 3, slides, s => 1000 + (int.Parse(s.SlideId[1..]) * 37 + t * 11) % 500);
+        })).ToArray();
+        go.Set();
+        var all = plans.Select(p => p.Result).ToList();
+        Assert.Single(Directory.GetFiles(Path.Combine(results, "shards"), "plan-*.json"));
+        Assert.Empty(Directory.GetFiles(Path.Combine(results, "shards"), "*.tmp"));
+        Assert.All(all, p => Assert.Equal(all[0].Slides, p.Slides));
+        // A later task with one slide more and different sizes follows the same plan and names the newcomer.
+        var later = slides.Append(new SlideInput("s99", "/x/s99.svs")).ToList();
+        var again = ShardPlan.ReadOrCreate(results, 3, later, _ => 5);
+        Assert.Equal(all[0].Slides, again.Slides);
+        Assert.Equal(["s99"], again.NotPlanned(later).Select(s => s.SlideId));
+        Assert.Throws<PCamDataException>(() => ShardPlan.ReadOrCreate(results, 2, later)); // unfinished plan of 3 shards
     }
 
     [Fact]
