@@ -60,6 +60,11 @@ public sealed unsafe class OpenSlideSlide : SlideImage
     public override IReadOnlyList<SlideLevel> Levels => _levels;
     public override string Description => $"OpenSlide ({Vendor})";
 
+    /// <summary>The error for a slide that needs OpenSlide on a machine without it.</summary>
+    internal static string NotInstalled(string path, string format) =>
+        $"{path}: {format} slides are read with OpenSlide, which is not installed (no libopenslide found); install it " +
+        "(Debian 12/Ubuntu: apt-get install libopenslide0; Debian 13: libopenslide1; macOS: brew install openslide).";
+
     /// <summary>True when libopenslide can be loaded on this machine.</summary>
     public static bool IsAvailable => Api.TryGet() is not null;
 
@@ -141,8 +146,7 @@ public sealed unsafe class OpenSlideSlide : SlideImage
 
         public static Api? TryGet() => Instance.Value;
 
-        public static Api Get(string path, string format) => Instance.Value ?? throw new PCamDataException(
-            $"{path}: {format} slides are read with OpenSlide, which is not installed (no libopenslide found); install it (Debian/Ubuntu: apt-get install libopenslide0; macOS: brew install openslide).");
+        public static Api Get(string path, string format) => Instance.Value ?? throw new PCamDataException(NotInstalled(path, format));
 
         private static Api? Load()
         {

@@ -39,6 +39,26 @@ public static class SharedSample
 
 public sealed class SharedSampleMissingException(string message) : Exception(message);
 
+/// <summary>
+/// Native libraries and tools some tests need (OpenSlide, vips). Present: true. Absent on a user's machine: false (the
+/// test skips with the reason). Absent in CI (CI=true, as .ci/run sets, which also installs them): a failure, so CI cannot
+/// go green with the OpenSlide and vips checks skipped.
+/// </summary>
+public static class NativeTools
+{
+    public static bool OpenSlide => Require(PCam.MLNet.Slides.OpenSlideSlide.IsAvailable, "libopenslide (Debian 12: libopenslide0, Debian 13: libopenslide1)");
+    public static bool Vips => Require(OnPath("vips"), "vips (libvips-tools)");
+
+    public static bool Require(bool present, string what) => Resolve(present, what, Environment.GetEnvironmentVariable("CI"));
+
+    public static bool Resolve(bool present, string what, string? ciVariable) =>
+        present || !SharedSample.IsCi(ciVariable) ? present
+        : throw new SharedSampleMissingException($"{what} is not installed; CI={ciVariable}, so the tests that need it fail instead of skipping.");
+
+    static bool OnPath(string tool) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+        .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool)));
+}
+
 /// <summary>A temp directory deleted on dispose.</summary>
 public sealed class TempDir : IDisposable
 {

@@ -180,7 +180,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
     public void OpenSlideAndLibTiffGiveTheSameProbabilities()
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
-        Skip.IfNot(OpenSlideSlide.IsAvailable, OpenSlideTests.Missing);
+        Skip.IfNot(NativeTools.OpenSlide, OpenSlideTests.Missing);
         var m = Build();
         var svs = _dir["mosaic-20x.svs"];
         SlideFixtures.Write20x(svs, SlideFixtures.Upsample(m.Rgb, Side, Side, 2), Side * 2, Side * 2, aperio: true);

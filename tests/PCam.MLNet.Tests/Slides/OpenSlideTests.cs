@@ -13,7 +13,7 @@ public sealed class OpenSlideTests : IDisposable
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    public const string Missing = "libopenslide is not installed (apt-get install libopenslide0)";
+    public const string Missing = "libopenslide is not installed (apt-get install libopenslide0 on Debian 12, libopenslide1 on Debian 13)";
 
     static byte[] Smooth(int w, int h)
     {
@@ -55,7 +55,7 @@ public sealed class OpenSlideTests : IDisposable
     [SkippableFact]
     public void GenericTiledTiffReadsTheSameWithBothReaders()
     {
-        Skip.IfNot(OpenSlideSlide.IsAvailable, Missing);
+        Skip.IfNot(NativeTools.OpenSlide, Missing);
         const int W = 640, H = 512;
         var rgb = Smooth(W, H);
         var half = SlideFixtures.Downsample(rgb, W, H, 2);
@@ -68,7 +68,7 @@ public sealed class OpenSlideTests : IDisposable
     [SkippableFact]
     public void AperioStyleSvsReadsTheSameWithBothReaders()
     {
-        Skip.IfNot(OpenSlideSlide.IsAvailable, Missing);
+        Skip.IfNot(NativeTools.OpenSlide, Missing);
         const int W = 1024, H = 768;
         var rgb = Smooth(W, H);
         var path = _dir["aperio.svs"];
@@ -85,8 +85,8 @@ public sealed class OpenSlideTests : IDisposable
     [SkippableFact]
     public void VipsJpegPyramidReadsTheSameWithBothReaders()
     {
-        Skip.IfNot(OpenSlideSlide.IsAvailable, Missing);
-        Skip.IfNot(File.Exists("/usr/bin/vips"), "vips (libvips-tools) is not installed");
+        Skip.IfNot(NativeTools.OpenSlide, Missing);
+        Skip.IfNot(NativeTools.Vips, "vips (libvips-tools) is not installed");
         const int W = 1200, H = 900;
         var png = _dir["src.png"];
         var rgb = Smooth(W, H);
@@ -112,27 +112,36 @@ public sealed class OpenSlideTests : IDisposable
         AssertSameSlide(tif, 1.0);
     }
 
-    [Fact]
-    public void VendorFormatsGoToOpenSlideAndAMissingLibraryIsOneLine()
+    [SkippableFact]
+    public void VendorFormatsGoToOpenSlide()
     {
+        Skip.IfNot(NativeTools.OpenSlide, Missing);
         var ndpi = _dir["scan.ndpi"];
         TiledTiffWriter.Write(ndpi, [(256, 256, 0.5)], 128, (_, _, _, t) => Array.Fill(t, (byte)200));
         var mrxs = _dir["scan.mrxs"];
         File.WriteAllText(mrxs, "[GENERAL]\nSLIDE_ID=x\n");
-        if (OpenSlideSlide.IsAvailable)
-        {
-            // Routed to OpenSlide (which reads a generic tiled TIFF under any name, and refuses the fake MRXS index).
-            using (var s = SlideImage.Open(ndpi)) Assert.IsType<OpenSlideSlide>(s);
-            var e = Assert.ThrowsAny<PCamDataException>(() => SlideImage.Open(mrxs));
-            Assert.Contains(mrxs, e.Message);
-            Assert.Contains("OpenSlide", e.Message);
-        }
-        else
-        {
-            var e = Assert.ThrowsAny<PCamDataException>(() => SlideImage.Open(mrxs));
-            Assert.Contains("MIRAX MRXS", e.Message);
-            Assert.Contains("libopenslide0", e.Message);
-            Assert.DoesNotContain('\n', e.Message);
-        }
+        // Routed to OpenSlide (which reads a generic tiled TIFF under any name, and refuses the fake MRXS index).
+        using (var s = SlideImage.Open(ndpi)) Assert.IsType<OpenSlideSlide>(s);
+        var e = Assert.ThrowsAny<PCamDataException>(() => SlideImage.Open(mrxs));
+        Assert.Contains(mrxs, e.Message);
+        Assert.Contains("OpenSlide", e.Message);
+    }
+
+    [Fact]
+    public void AMissingLibraryIsOneLineNamingTheFileAndEachReleasesPackage()
+    {
+        var message = OpenSlideSlide.NotInstalled("/slides/scan.mrxs", "MIRAX MRXS");
+        Assert.StartsWith("/slides/scan.mrxs: MIRAX MRXS slides are read with OpenSlide", message);
+        Assert.Contains("libopenslide0", message);
+        Assert.Contains("libopenslide1", message);
+        Assert.DoesNotContain('\n', message);
+    }
+
+    [Fact]
+    public void InCiAMissingNativeToolFailsInsteadOfSkipping()
+    {
+        Assert.True(NativeTools.Resolve(true, "x", "true"));
+        Assert.False(NativeTools.Resolve(false, "x", null));
+        Assert.Throws<SharedSampleMissingException>(() => NativeTools.Resolve(false, "x", "true"));
     }
 }
