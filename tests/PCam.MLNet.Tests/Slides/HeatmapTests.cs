@@ -112,7 +112,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         var ml = new MLContext(seed: 1);
         double auc = PCamMetrics.Compute(ml, rows, "mosaic").Auc, evaluateAuc = PCamMetrics.Compute(ml, expected, "patches").Auc;
         Assert.Equal(evaluateAuc, auc, 6);
-        Assert.InRange(auc, 0.5, 1.0); // the sample model separates these real patches better than chance
+        Assert.True(auc >= 0.8, $"mosaic AUC {auc:F4}"); // 0.872 with the sample model; chance (a constant or shuffled model) is 0.5
     }
 
     [SkippableFact]
