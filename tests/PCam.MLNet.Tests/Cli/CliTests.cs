@@ -11,11 +11,14 @@ namespace PCam.MLNet.Tests.Cli;
 [Collection(SampleModelCollection.Name)]
 public class CliTests
 {
-    public static (int Code, string Out, string Err) Pcam(params string[] args)
+    public static (int Code, string Out, string Err) Pcam(params string[] args) => PcamWith(null, args);
+
+    /// <summary>Runs pcam in-process with <paramref name="environment"/> as the scheduler's variables (none when null).</summary>
+    public static (int Code, string Out, string Err) PcamWith(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var o = new StringWriter();
         var e = new StringWriter();
-        var code = PcamApp.Run(args, o, e);
+        var code = PcamApp.Run(args, o, e, environment: environment is null ? null : name => environment.GetValueOrDefault(name));
         return (code, o.ToString(), e.ToString());
     }
 

@@ -282,6 +282,77 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
         Assert.Throws<PCamDataException>(() => ShardPlan.ReadOrCreate(results, 2, later)); // unfinished plan of 3 shards
     }
 
+    /// <summary>`pcam heatmap`'s cohort and sampling options as a user types them, each with its rows and exit code.</summary>
+    [SkippableFact]
+    public void HeatmapOptionsThroughTheCommandLine()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var slides = Cohort(broken: false);
+        var nested = Path.Combine(slides, "more");
+        Directory.CreateDirectory(nested);
+        Pcam972(Path.Combine(nested, "e.tif"), 256, 10);
+
+        // Folders: top level only, then --recursive.
+        var flat = _dir["opt-flat"];
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", flat).Code);
+        Assert.Equal(["a", "b", "c"], Rows(flat).Keys.Order());
+        var deep = _dir["opt-deep"];
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", deep, "--recursive").Code);
+        Assert.Equal(["a", "b", "c", "e"], Rows(deep).Keys.Order());
+        Assert.All(Rows(deep).Values, r => Assert.Equal(SlideRecord.Ok, r.Status));
+
+        // --list with a file that is not there: a failed row naming it, the others scored, exit 3.
+        var list = _dir["opt-list.csv"];
+        File.WriteAllText(list, $"path,slide_id,label\n{Path.Combine(slides, "a.tif")},case-a,tumor\n{Path.Combine(slides, "gone.tif")},case-gone,normal\n");
+        var listed = _dir["opt-list"];
+        var run = CliTests.Pcam("heatmap", "--model", f.ModelPath, "--list", list, "--output", listed);
+        Assert.Equal(3, run.Code);
+        var rows = Rows(listed);
+        Assert.Equal((SlideRecord.Ok, "tumor"), (rows["case-a"].Status, rows["case-a"].Label));
+        Assert.Equal((SlideRecord.Failed, "normal"), (rows["case-gone"].Status, rows["case-gone"].Label));
+        Assert.Contains($"{Path.Combine(slides, "gone.tif")}: no such file", rows["case-gone"].Error);
+        Assert.Contains($"error: {Path.Combine(slides, "gone.tif")}: no such file", run.Err);
+
+        // --level: the 20x pyramid's level 1 (1.944 um/px) enlarged to 0.972 um/px (scale 0.5) instead of level 0 halved.
+        var levelled = _dir["opt-level"];
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, Path.Combine(slides, "b.svs"), "--output", levelled, "--level", "1").Code);
+        var b = Rows(levelled)["b"];
+        Assert.Equal((1, 0.5, 0.972), (b.Level!.Value, b.Scale!.Value, b.WindowMicronsPerPixel!.Value));
+
+        // --shards N with a Kubernetes indexed job's JOB_COMPLETION_INDEX: that shard only; without the index, one error line.
+        var indexed = _dir["opt-indexed"];
+        var k1 = CliTests.PcamWith(new Dictionary<string, string> { ["JOB_COMPLETION_INDEX"] = "1" }, "heatmap", "--model", f.ModelPath, slides, "--output", indexed, "--shards", "2");
+        Assert.True(k1.Code == 0, k1.Err);
+        Assert.True(File.Exists(Path.Combine(indexed, "shards", "shard-1-of-2.csv")));
+        Assert.False(File.Exists(Path.Combine(indexed, "shards", "shard-0-of-2.csv")));
+        var plan = ShardPlan.Latest(indexed)!;
+        Assert.Equal(plan.SlidesOf(1).Select(s => s.SlideId), SlideRecord.ReadAll(Path.Combine(indexed, "shards", "shard-1-of-2.csv")).Select(r => r.SlideId));
+        Assert.Contains("Kubernetes indexed job", File.ReadAllText(Path.Combine(indexed, "shards", "shard-1-of-2.json")));
+        var noIndex = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", _dir["opt-noindex"], "--shards", "2");
+        Assert.Equal(1, noIndex.Code);
+        Assert.Equal(["error: --shards N needs JOB_COMPLETION_INDEX (or use --shard K/N)."], noIndex.Err.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)));
+        Assert.False(Directory.Exists(_dir["opt-noindex"]));
+    }
+
+    [SkippableFact]
+    public void ReaderOptionPicksOpenSlideOrLibTiffWithTheSameRows()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        Skip.IfNot(NativeTools.OpenSlide, OpenSlideTests.Missing);
+        var slides = Cohort(broken: false);
+        var a = Path.Combine(slides, "a.tif");
+        var lib = _dir["reader-libtiff"];
+        var os = _dir["reader-openslide"];
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, a, "--output", lib, "--reader", "libtiff").Code);
+        Assert.Equal(0, CliTests.Pcam("heatmap", "--model", f.ModelPath, a, "--output", os, "--reader", "openslide").Code);
+        string Reader(string results) => (string)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(results, "slides", "a", "a.summary.json")))!["reader"]!;
+        Assert.StartsWith("OpenSlide", Reader(os));
+        Assert.DoesNotContain("OpenSlide", Reader(lib));
+        var (x, y) = (Rows(lib)["a"], Rows(os)["a"]);
+        Assert.Equal((x.Level, x.Scale, x.WindowsScored), (y.Level, y.Scale, y.WindowsScored));
+        Assert.Equal(x.SlideScore!.Value, y.SlideScore!.Value, 3);
+    }
+
     [Fact]
     public void ShardsComeFromSlurmOrKubernetesAndSplitTheCohortStably()
     {
