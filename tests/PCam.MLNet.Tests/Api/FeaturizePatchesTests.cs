@@ -89,6 +89,56 @@ public sealed class FeaturizePatchesTests : IDisposable
             Assert.Equal(expected[i], float.Parse(lines[i].Split(',')[1], System.Globalization.CultureInfo.InvariantCulture), 1e-4);
     }
 
+    /// <summary>
+    /// FeaturizePatches with test-time augmentation (the mean over the 8 dihedral views): fit, transform, save, reload with
+    /// the same probabilities; the features are those of the view average, so a transposed patch gives the same
+    /// features (while one view alone does not).
+    /// </summary>
+    [SkippableFact]
+    public void TtaPipelineFitsSavesAndReloadsAndItsFeaturesIgnoreRotationsAndFlips()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var ml = new MLContext(seed: 1);
+        using var train = ((PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Train, DataOptions)).Take(96);
+        using var test = ((PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Test, DataOptions)).Take(32);
+        var tta = new PatchFeaturizerOptions { ImageSize = 96, Tta = true, Precision = FeaturizerPrecision.Fp32 };
+        var pipeline = ml.Transforms.FeaturizePatches(tta).Append(ml.Transforms.NormalizeMinMax("Features"))
+            .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features"));
+        using var model = pipeline.Fit(train);
+        var inMemory = Probabilities(model.Transform(test));
+        Assert.Equal(32, inMemory.Length);
+        var path = _dir["tta.zip"];
+        ml.Model.Save(model, train.Schema, path);
+        using var loaded = (IDisposable)new MLContext(seed: 7).Model.Load(path, out _);
+        var fromZip = Probabilities(((ITransformer)loaded).Transform(test));
+        for (var i = 0; i < inMemory.Length; i++) Assert.Equal(inMemory[i], fromZip[i], 1e-4);
+
+        // Original and transposed patches (a flip about the diagonal, one of the 8 views) through the fitted featurizer.
+        var originals = new List<PatchInput>();
+        var transposed = new List<PatchInput>();
+        for (var k = 0; k < 4; k++)
+        {
+            var r = new PatchInput();
+            test.Source.ReadImages(test.Rows![k], 1, r.Image);
+            var t = new PatchInput();
+            for (int y = 0; y < PatchSchema.Height; y++)
+                for (int x = 0; x < PatchSchema.Width; x++)
+                    r.Image.AsSpan((x * PatchSchema.Width + y) * 3, 3).CopyTo(t.Image.AsSpan((y * PatchSchema.Width + x) * 3, 3));
+            originals.Add(r);
+            transposed.Add(t);
+        }
+        var featurizer = model.First();
+        double MaxDiff(ITransformer f)
+        {
+            var a = Features(f.Transform(ml.Data.LoadFromEnumerable(originals)), 4);
+            var b = Features(f.Transform(ml.Data.LoadFromEnumerable(transposed)), 4);
+            return a.Zip(b).Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
+        }
+        Assert.True(MaxDiff(featurizer) < 1e-3, $"TTA features of a transposed patch differ by {MaxDiff(featurizer)}");
+        using var oneView = ml.Transforms.FeaturizePatches(Fast()).Fit(train);
+        Assert.True(MaxDiff(oneView) > 1e-2, "one view's features should see the transpose (else the check above proves nothing)");
+    }
+
     [SkippableFact]
     public void Int8FitCalibratesOnTheFittedRowsAndFeaturizesBatchedAsTheSavedTransformDoes()
     {
