@@ -50,15 +50,21 @@ public class CliTests
         Assert.Equal(64, (long)json["rows"]!);
         foreach (var key in new[] { "accuracy", "auc", "nll", "f1", "auprc", "ece" })
             Assert.InRange((double)json[key]!, 0, 1);
+        // A model that learnt nothing scores 0.5.
+        Assert.True((double)json["auc"]! > 0.7, $"evaluate AUC {json["auc"]}");
         var c = json["confusion"]!;
         Assert.Equal(64, (long)c["tp"]! + (long)c["fp"]! + (long)c["tn"]! + (long)c["fn"]!);
 
-        var jpg = Directory.GetFiles(Path.Combine(SharedSample.Root!, "folders", "test", "1")).Order().First();
-        var predict = Pcam("predict", "--model", model, jpg, "--json");
+        // Eight tumour and eight normal JPEGs: each row names its file, and the tumour ones score higher on average.
+        string[] Jpgs(string label) => Directory.GetFiles(Path.Combine(SharedSample.Root!, "folders", "test", label)).Order().Take(8).ToArray();
+        var (tumour, normal) = (Jpgs("1"), Jpgs("0"));
+        var predict = Pcam(["predict", "--model", model, .. tumour, .. normal, "--json"]);
         Assert.True(predict.Code == 0, predict.Err);
         var arr = JsonNode.Parse(predict.Out)!.AsArray();
-        Assert.Equal(jpg, (string)arr[0]!["input"]!);
-        Assert.InRange((double)arr[0]!["probability"]!, 0, 1);
+        Assert.Equal([.. tumour, .. normal], arr.Select(a => (string)a!["input"]!));
+        var p = arr.Select(a => (double)a!["probability"]!).ToArray();
+        Assert.All(p, v => Assert.InRange(v, 0, 1));
+        Assert.True(p[..8].Average() > p[8..].Average() + 0.1, $"tumour mean {p[..8].Average():F3}, normal mean {p[8..].Average():F3}");
 
         var csv = Pcam("predict", "--model", model, Path.Combine(SharedSample.H5, "camelyonpatch_level_2_split_test_x.h5.gz"), "--cache-dir", cache);
         Assert.True(csv.Code == 0, csv.Err);

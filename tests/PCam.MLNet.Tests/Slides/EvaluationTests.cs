@@ -22,6 +22,29 @@ public sealed class EvaluationTests
     }
 
     [Fact]
+    public void FrocMatchesASecondHandComputedCaseWithAMissedLesionAndTies()
+    {
+        // Worked by hand with Evaluation_FROC.py's computeFROC steps. A: FP 0.7, lesions found at 0.7 and missed (TP
+        // probability 0, as compute_FP_TP_Probs leaves it); B (normal): FPs 0.9, 0.4; C: one lesion found at 0.4.
+        // FPs [0.7, 0.9, 0.4], TPs [0.7, 0, 0.4], 3 slides, 3 lesions. Distinct probabilities 0, 0.4, 0.7, 0.9; thresholds
+        // after the smallest: 0.4 -> 3 FP, 2 TP; 0.7 -> 2 FP, 1 TP (ties count: >=); 0.9 -> 1 FP, 0 TP; then (0, 0).
+        // FPs/slide 1, 2/3, 1/3, 0; sensitivity 2/3, 1/3, 0, 0. Reversed for numpy.interp: xs 0, 1/3, 2/3, 1 and
+        // ys 0, 0, 1/3, 2/3; at 1/4 -> 0; at 1/2 -> 1/6 (halfway from 1/3 to 2/3); at 1, 2, 4, 8 -> 2/3.
+        // Score = (0 + 1/6 + 4 x 2/3) / 6 = 17/36.
+        var froc = Froc.Compute([new FrocSlide("A", [0.7], [0.7, 0], 2), new FrocSlide("B", [0.9, 0.4], [], 0), new FrocSlide("C", [], [0.4], 1)]);
+        Assert.Equal([1, 2 / 3.0, 1 / 3.0, 0], froc.AverageFalsePositives, new ToleranceComparer(1e-12));
+        Assert.Equal([2 / 3.0, 1 / 3.0, 0, 0], froc.Sensitivity, new ToleranceComparer(1e-12));
+        Assert.Equal([0, 1 / 6.0, 2 / 3.0, 2 / 3.0, 2 / 3.0, 2 / 3.0], froc.SensitivityAt, new ToleranceComparer(1e-12));
+        Assert.Equal(17 / 36.0, froc.Score, 12);
+    }
+
+    sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= tolerance;
+        public int GetHashCode(double obj) => 0;
+    }
+
+    [Fact]
     public void InterpFollowsNumpyOnRepeatedX()
     {
         double[] xs = [0, 0, 0.5, 1, 1, 1.5], ys = [0, 0.5, 0.5, 0.5, 1, 1];

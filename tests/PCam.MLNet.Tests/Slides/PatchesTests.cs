@@ -203,7 +203,18 @@ public sealed class PatchesTests(Xunit.Abstractions.ITestOutputHelper log) : IDi
         }
         var cohort = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "annotations.json")))!;
         Assert.Equal(heldOut.Count, cohort["slides"]!.GetValue<int>());
-        Assert.NotNull(cohort["froc"]!["score"]);
+        // The cohort FROC is the Camelyon16 algorithm (checked on hand-computed cases in EvaluationTests) over exactly the
+        // held-out slides' detections as their summaries record them, and the held-out tumours are found.
+        var perSlide = heldOut.Select(id =>
+        {
+            var fr = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "slides", id, id + ".summary.json")))!["annotations"]!["froc"]!;
+            return new PCam.MLNet.Slides.Evaluation.FrocSlide(id, fr["falsePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(),
+                fr["truePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(), fr["lesions"]!.GetValue<int>());
+        }).ToList();
+        double score = cohort["froc"]!["score"]!.GetValue<double>();
+        Assert.Equal(PCam.MLNet.Slides.Evaluation.Froc.Compute(perSlide).Score, score, 6);
+        Assert.True(perSlide.Sum(s => s.Lesions) >= tumourHeldOut.Count);
+        Assert.True(score > 0.5, $"FROC score {score}: the held-out tumours were each detected");
         Assert.True(File.Exists(Path.Combine(output, "froc.csv")));
 
         // slides.csv of the results folder carries the same per-slide numbers.
