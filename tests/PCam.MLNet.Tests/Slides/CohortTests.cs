@@ -385,5 +385,11 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
         Assert.Equal(("gone__really", "normal"), (list[1].SlideId, list[1].Label));
         Assert.Equal(Path.Combine(dir, "gone, really.tif"), list[1].Path);
         Assert.Throws<PCamDataException>(() => SlideInputs.Collect([_dir["nowhere"]]));
+
+        // Ids that differ only in case would share a folder on a case-insensitive file system.
+        File.WriteAllText(Path.Combine(dir, "X.tif"), "x");
+        Assert.Equal(["X", "x-2"], SlideInputs.Collect([Path.Combine(dir, "X.tif"), Path.Combine(dir, "x.tif")]).Select(s => s.SlideId));
+        File.WriteAllText(Path.Combine(dir, "cased.csv"), "path,slide_id\nx.tif,P1\nX.tif,p1\n");
+        Assert.Contains("appears twice", Assert.Throws<PCamDataException>(() => SlideInputs.Collect([], list: Path.Combine(dir, "cased.csv"))).Message);
     }
 }

@@ -11,7 +11,7 @@ public sealed record SlideInput(string SlideId, string Path, string? Label = nul
 /// Gathers a cohort from files, folders (slide files by extension; <c>recursive</c> descends) and a CSV list (column
 /// <c>path</c>, relative to the list's folder; optional <c>slide_id</c>, <c>label</c>). A file given by name is taken
 /// whatever its extension (its format is detected from its content when it is opened). Ids: the list's, else the file
-/// stem, made unique with -2, -3, ... in path order; characters outside [A-Za-z0-9._-] become '_'.
+/// stem, made unique (ignoring case) with -2, -3, ... in path order; characters outside [A-Za-z0-9._-] become '_'.
 /// </summary>
 public static partial class SlideInputs
 {
@@ -37,9 +37,10 @@ public static partial class SlideInputs
         if (list is not null) found.AddRange(ReadList(list));
         // The same file twice (a folder and a file inside it) is one slide.
         var unique = found.GroupBy(f => f.Path, StringComparer.Ordinal).Select(g => g.First()).ToList();
-        var ids = new HashSet<string>(StringComparer.Ordinal);
+        // Ids name folders: unique ignoring case, so "A" and "a" never share a folder on macOS or Windows file systems.
+        var ids = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var f in unique.Where(f => f.Id is not null))
-            if (!ids.Add(f.Id!)) throw new PCamDataException($"{list}: slide_id '{f.Id}' appears twice; ids name the results folders and must be unique.");
+            if (!ids.Add(f.Id!)) throw new PCamDataException($"{list}: slide_id '{f.Id}' appears twice (ignoring case); ids name the results folders and must be unique.");
         var result = new List<SlideInput>();
         foreach (var f in unique)
         {
