@@ -40,9 +40,12 @@ internal sealed class HeatmapCommand : ICommandFactory
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var noMask = new Option<bool>("--no-tissue-mask") { Description = "Score every window, glass included." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
+        var slideModel = new Option<string?>("--slide-model") { Description = "Slide model zip from `pcam slides train`: adds slide_probability to slides.csv and slide_features.csv." };
+        var stages = new Option<string?>("--stages") { Description = "Camelyon17 stage_labels.csv (patient,stage): slide and patient truth for the pN-stage kappa and the category confusion (diagnosis.json)." };
         var cmd = new Command("heatmap", "Score 96x96 windows at 0.972 um/px over a cohort of slides: per slide a tiles CSV, heatmap PNG, QuPath GeoJSON, tissue thumbnail and summary; slides.csv and run.json. Exit 3 when a slide failed.")
         {
             model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
+            slideModel, stages,
         };
         var scoring = new HeatmapAnnotations();
         foreach (var o in scoring.All) cmd.Options.Add(o);
@@ -66,6 +69,7 @@ internal sealed class HeatmapCommand : ICommandFactory
             if (slides.Count == 0) throw new PCamDataException($"{string.Join(", ", files)}: no slide files found (extensions {string.Join(" ", SlideInputs.Extensions)}{(parse.GetValue(recursive) ? "" : "; --recursive looks in subfolders")}).");
             var results = parse.GetValue(output)!;
             var annotator = scoring.Start(parse, slides);
+            SlideDiagnosisLines.Check(parse.GetValue(stages), parse.GetValue(slideModel));
 
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -95,6 +99,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                          (theShard.Count > 1 ? $" (merge the shards with `pcam heatmap-report {results}`)" : ""));
                 cli.Out.WriteLine(record);
                 if (annotator is not null && theShard.Count == 1 && HeatmapAnnotations.Summary(results) is { } line) cli.Out.WriteLine(line);
+                if (theShard.Count == 1) foreach (var l in SlideDiagnosisLines.Write(results, rows, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
                 return failed > 0 ? SlidesFailed : 0;
             }
             finally
