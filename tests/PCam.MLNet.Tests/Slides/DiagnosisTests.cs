@@ -4,6 +4,7 @@ using PCam.MLNet.Data;
 using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Diagnosis;
+using PCam.MLNet.Tests.Cli;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
 using PCam.MLNet.Training;
@@ -278,5 +279,100 @@ public sealed class GeneratedCohortTests(SampleModelFixture f) : IDisposable
         Assert.True(cv.Model.Auc >= cv.MaxScore.Auc, report);
         Assert.InRange(cv.Model.Low, 0, cv.Model.Auc);
         Assert.InRange(cv.Model.High, cv.Model.Auc, 1);
+    }
+}
+
+/// <summary>
+/// The commands end to end on small PNG slides of real patches, scored by the sample model: `pcam heatmap --stages`,
+/// `pcam slides train`, then `pcam heatmap --slide-model` on the same results folder.
+/// </summary>
+[Collection(SampleModelCollection.Name)]
+public sealed class DiagnosisCommandTests(SampleModelFixture f) : IDisposable
+{
+    const int P = PatchSchema.Width, G = 8;
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    [SkippableFact]
+    public void HeatmapStagesTrainAndSlideModel()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        using var view = PCamData.Open(SharedSample.H5, PCamSplit.Test, new PCamDataOptions { CacheDirectory = Path.Combine(f.CacheDir, "h5") });
+        var src = view.Source;
+        var tumour = new List<long>();
+        var normal = new List<long>();
+        for (long r = 0; r < src.RowCount; r++) (src.GetLabel(r) ? tumour : normal).Add(r);
+        var slides = _dir["slides"];
+        Directory.CreateDirectory(slides);
+        int next = 0;
+        // Tumour blocks of side k patches in the top-left corner (0 = none).
+        var blocks = new Dictionary<string, int>
+        {
+            ["patient_000_node_0"] = 4, ["patient_000_node_1"] = 0, ["patient_000_node_2"] = 0, ["patient_000_node_3"] = 0, ["patient_000_node_4"] = 0,
+            ["patient_001_node_0"] = 6, ["patient_001_node_1"] = 3, ["patient_001_node_2"] = 0, ["patient_001_node_3"] = 0, ["patient_001_node_4"] = 0,
+        };
+        var patch = new byte[PatchSchema.ImageBytes];
+        foreach (var (id, k) in blocks)
+        {
+            var rgb = new byte[G * P * G * P * 3];
+            for (int b = 0; b < G; b++)
+                for (int a = 0; a < G; a++)
+                {
+                    bool t = a < k && b < k;
+                    src.ReadImages(t ? tumour[next % tumour.Count] : normal[next % normal.Count], 1, patch);
+                    next++;
+                    for (int y = 0; y < P; y++) patch.AsSpan(y * P * 3, P * 3).CopyTo(rgb.AsSpan(((b * P + y) * G * P + a * P) * 3, P * 3));
+                }
+            HeatmapTests.WritePng(Path.Combine(slides, id + ".png"), rgb, G * P, G * P);
+        }
+        var blank = new byte[G * P * G * P * 3];
+        Array.Fill(blank, (byte)250);
+        HeatmapTests.WritePng(Path.Combine(slides, "patient_001_node_5.png"), blank, G * P, G * P); // a sixth node, and no tissue
+        var stages = _dir["stage_labels.csv"];
+        File.WriteAllLines(stages, ["patient,stage", "patient_000.zip,pN1mi", "patient_001.zip,pN1", "patient_000_node_0.tif,micro",
+            "patient_001_node_0.tif,micro", "patient_001_node_1.tif,micro", "patient_009_node_0.tif,macro"]);
+        var results = _dir["results"];
+        string[] heatmap = ["heatmap", "--model", f.ModelPath, slides, "--output", results, "--mpp", "0.972", "--stride", "96", "--min-region-um2", "0"];
+
+        var run = CliTests.Pcam([.. heatmap, "--stages", stages]);
+        Assert.True(run.Code == 0, run.Err);
+        Assert.Contains("pN-stage quadratic weighted kappa:", run.Out);
+        Assert.Contains("truth \\ predicted", run.Out);
+        Assert.Contains("warning: patient_001_node_5: no tissue was scored", run.Err);
+        Assert.Contains("warning: patient_001: 6 slides", run.Err);
+        Assert.Contains("1 slide(s) not in this run, left out: patient_009_node_0", run.Err);
+        var slidesCsv = File.ReadAllLines(Path.Combine(results, "slides.csv"));
+        var header = Csv.Split(slidesCsv[0]);
+        int category = header.IndexOf("lesion_category"), probability = header.IndexOf("slide_probability");
+        Assert.True(category >= 0 && probability >= 0);
+        Assert.Equal(10, slidesCsv.Skip(1).Count(l => Csv.Split(l)[category].Length > 0)); // all but the blank slide
+        var patients = File.ReadAllLines(Path.Combine(results, "patients.csv"));
+        Assert.Equal(3, patients.Length);
+        Assert.All(patients.Skip(1), l => Assert.Contains(Csv.Split(l)[1], PnStage.All));
+        Assert.True(File.Exists(Path.Combine(results, "slide_features.csv")) && File.Exists(Path.Combine(results, "diagnosis.json")));
+
+        var labels = _dir["labels.csv"];
+        File.WriteAllLines(labels, ["slide_id,label", .. blocks.Select(b => $"{b.Key},{(b.Value > 0 ? "tumor" : "normal")}"), "patient_001_node_5,normal", "ghost_slide,tumor"]);
+        var model = _dir["slide.zip"];
+        var train = CliTests.Pcam("slides", "train", "--results", results, "--labels", labels, "--model", model, "--folds", "2", "--bootstrap", "200");
+        Assert.True(train.Code == 0, train.Err);
+        Assert.Contains("ghost_slide", train.Err);
+        Assert.Contains("patient_001_node_5: no complete features", train.Err);
+        Assert.Contains("max score", train.Out);
+        Assert.True(File.Exists(model) && File.Exists(_dir["slide.cv.json"]) && File.Exists(_dir["slide.cv.md"]));
+        var cv = JsonNode.Parse(File.ReadAllText(_dir["slide.cv.json"]))!;
+        Assert.Equal(10, (int)cv["slides"]!);
+        Assert.Contains((string)cv["chosen"]!, SlideClassifier.Trainers);
+
+        var again = CliTests.Pcam([.. heatmap, "--slide-model", model]);
+        Assert.True(again.Code == 0, again.Err);
+        slidesCsv = File.ReadAllLines(Path.Combine(results, "slides.csv"));
+        var probabilities = slidesCsv.Skip(1).Select(l => Csv.Split(l)[probability]).Where(p => p.Length > 0).Select(p => double.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(10, probabilities.Count);
+        Assert.All(probabilities, p => Assert.InRange(p, 0, 1));
+
+        var bad = CliTests.Pcam([.. heatmap, "--slide-model", labels]);
+        Assert.Equal(1, bad.Code);
+        Assert.StartsWith("error: " + labels, bad.Err.Trim());
     }
 }
