@@ -123,6 +123,23 @@ public sealed class DiagnosisRuleTests : IDisposable
     }
 
     [Fact]
+    public void LabelsReadOursCamelyon16sAndCamelyon17s()
+    {
+        var ours = _dir["ours.csv"];
+        File.WriteAllLines(ours, ["slide_id,label", "a,tumor", "b,normal", "c,1"]);
+        Assert.Equal(new Dictionary<string, bool> { ["a"] = true, ["b"] = false, ["c"] = true }, CohortDiagnosis.ReadLabels(ours));
+        var c16 = _dir["reference.csv"];
+        File.WriteAllLines(c16, ["test_001,Tumor,Macro", "test_002,Normal"]);
+        Assert.Equal(new Dictionary<string, bool> { ["test_001"] = true, ["test_002"] = false }, CohortDiagnosis.ReadLabels(c16));
+        var c17 = _dir["stage_labels.csv"];
+        File.WriteAllLines(c17, ["patient,stage", "patient_000.zip,pN0", "patient_000_node_0.tif,negative", "patient_000_node_1.tif,itc"]);
+        Assert.Equal(new Dictionary<string, bool> { ["patient_000_node_0"] = false, ["patient_000_node_1"] = true }, CohortDiagnosis.ReadLabels(c17));
+        var bad = _dir["bad.csv"];
+        File.WriteAllLines(bad, ["slide_id,label", "a,maybe"]);
+        Assert.Contains("line 2", Assert.Throws<PCamDataException>(() => CohortDiagnosis.ReadLabels(bad)).Message);
+    }
+
+    [Fact]
     public void UnknownStageValuesAreRefusedNamingTheLine()
     {
         var stages = _dir["bad.csv"];
@@ -242,6 +259,8 @@ public sealed class GeneratedCohortTests(SampleModelFixture f) : IDisposable
             features.Add(($"normal_fp_{s}", Score(new bool[G * G], k => (k % G) % 8 == 3 && (k / G + offset) % 8 == 3 ? prone[random.Next(prone.Length)] : null)));
         }
 
+        foreach (var (id, fp) in features.Where(x => x.Id.StartsWith("normal_fp", StringComparison.Ordinal)))
+            Console.WriteLine($"{id}: measured {fp.LesionCategory} {fp.LargestDiameterMm:F3} mm, {fp.Regions} regions, slide score {fp.SlideScore:F3}");
         foreach (var d in drawn)
         {
             var got = features.First(x => x.Id == d.Id).F;

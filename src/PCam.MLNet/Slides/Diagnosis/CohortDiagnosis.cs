@@ -157,18 +157,22 @@ public static class CohortDiagnosis
     /// <summary>
     /// Labels for training: a CSV with a slide column (slide_id, slide, image or Camelyon17's patient) and a label column
     /// (label, class, tumour or Camelyon17's stage): tumour/tumor/positive/1/true/itc/micro/macro are tumour,
-    /// normal/negative/0/false are not; Camelyon17's patient rows (pN-stages) are ignored.
+    /// normal/negative/0/false are not; Camelyon17's patient rows (pN-stages) are ignored. Camelyon16's header-less
+    /// reference.csv (name, Tumor|Normal, ...) is read as it is.
     /// </summary>
     public static Dictionary<string, bool> ReadLabels(string path)
     {
         if (!File.Exists(path)) throw new PCamDataException($"{path}: no such labels file.");
         var lines = File.ReadAllLines(path).Where(l => l.Trim().Length > 0).ToList();
-        if (lines.Count < 2) throw new PCamDataException($"{path}: no labels (expected a header and one row per slide).");
+        if (lines.Count == 0) throw new PCamDataException($"{path}: no labels (expected a header and one row per slide).");
         var header = Csv.Split(lines[0]).Select(h => h.Trim().ToLowerInvariant()).ToList();
         int id = header.FindIndex(h => h is "slide_id" or "slide" or "image" or "patient"), label = header.FindIndex(h => h is "label" or "class" or "tumour" or "tumor" or "stage");
+        // Camelyon16's reference.csv has no header: name, Tumor|Normal[, Macro|Micro].
+        bool headerless = (id < 0 || label < 0) && header.Count >= 2 && header[1] is "tumor" or "normal";
+        if (headerless) (id, label) = (0, 1);
         if (id < 0 || label < 0) throw new PCamDataException($"{path}: expected columns slide_id and label (or Camelyon17's patient and stage); found {lines[0]}.");
         var labels = new Dictionary<string, bool>(StringComparer.Ordinal);
-        for (int n = 1; n < lines.Count; n++)
+        for (int n = headerless ? 0 : 1; n < lines.Count; n++)
         {
             var cells = Csv.Split(lines[n]);
             if (cells.Count <= Math.Max(id, label)) throw new PCamDataException($"{path}: line {n + 1} has {cells.Count} cell(s).");
