@@ -42,7 +42,7 @@ public sealed class DiagnosisRuleTests : IDisposable
     [Fact]
     public void KappaIsScikitLearnsQuadraticWeightedKappa()
     {
-        // scikit-learn cohen_kappa_score(y1, y2, labels=the five stages, weights="quadratic") = 76/101 for these pairs.
+        // scikit-learn's cohen_kappa_score(weights="quadratic") formula worked by hand: sum(wO) = 5, sum(wE) = 505/25, kappa = 76/101.
         var pairs = new[] { ("pN0", "pN0"), ("pN0", "pN1mi"), ("pN1", "pN1"), ("pN2", "pN1"), ("pN0(i+)", "pN0(i+)") };
         Assert.Equal(76.0 / 101, PnStage.QuadraticKappa(pairs), 9);
         Assert.Equal(1.0, PnStage.QuadraticKappa(PnStage.All.Select(s => (s, s)).ToList()), 9);
