@@ -40,8 +40,7 @@ internal sealed class HeatmapCommand : ICommandFactory
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var noMask = new Option<bool>("--no-tissue-mask") { Description = "Score every window, glass included." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
-        var slideModel = new Option<string?>("--slide-model") { Description = "Slide model zip from `pcam slides train`: adds slide_probability to slides.csv and slide_features.csv." };
-        var stages = new Option<string?>("--stages") { Description = "Camelyon17 stage_labels.csv (patient,stage): slide and patient truth for the pN-stage kappa and the category confusion (diagnosis.json)." };
+        Option<string?> slideModel = SlideDiagnosisLines.SlideModel(), stages = SlideDiagnosisLines.Stages();
         var cmd = new Command("heatmap", "Score 96x96 windows at 0.972 um/px over a cohort of slides: per slide a tiles CSV, heatmap PNG, QuPath GeoJSON, tissue thumbnail and summary; slides.csv and run.json. Exit 3 when a slide failed.")
         {
             model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
@@ -99,7 +98,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                          (theShard.Count > 1 ? $" (merge the shards with `pcam heatmap-report {results}`)" : ""));
                 cli.Out.WriteLine(record);
                 if (annotator is not null && theShard.Count == 1 && HeatmapAnnotations.Summary(results) is { } line) cli.Out.WriteLine(line);
-                if (theShard.Count == 1) foreach (var l in SlideDiagnosisLines.Write(results, rows, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
+                if (theShard.Count == 1) foreach (var l in SlideDiagnosisLines.Write(results, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
                 return failed > 0 ? SlidesFailed : 0;
             }
             finally
@@ -143,16 +142,19 @@ internal sealed class HeatmapReportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var results = new Argument<string>("results") { Description = "Results folder written by `pcam heatmap` (one or more shards)." };
-        var cmd = new Command("heatmap-report", "Merge the shards of a `pcam heatmap` results folder into slides.csv and run.json; list missing and failed slides. Exit 3 when a slide failed, 4 when one is missing.") { results };
+        Option<string?> slideModel = SlideDiagnosisLines.SlideModel(), stages = SlideDiagnosisLines.Stages();
+        var cmd = new Command("heatmap-report", "Merge the shards of a `pcam heatmap` results folder into slides.csv and run.json; list missing and failed slides. Exit 3 when a slide failed, 4 when one is missing.") { results, slideModel, stages };
         cli.Bind(cmd, (parse, log) =>
         {
             var dir = parse.GetValue(results)!;
             if (!Directory.Exists(dir)) throw new PCamDataException($"{dir}: no such results folder.");
+            SlideDiagnosisLines.Check(parse.GetValue(stages), parse.GetValue(slideModel));
             var s = CohortReport.Merge(dir);
             foreach (var r in s.Rows.Where(r => r.Status == SlideRecord.Failed)) log.Info($"failed  {r.SlideId}: {r.Error}");
             foreach (var m in s.Missing) log.Info($"missing {m.SlideId} ({m.Path})");
             log.Info($"{s.Rows.Count + s.Missing.Count} slide(s): {s.Ok} ok, {s.Skipped} skipped, {s.Failed} failed, {s.Missing.Count} missing -> {s.SlidesCsv}");
             cli.Out.WriteLine(s.SlidesCsv);
+            foreach (var l in SlideDiagnosisLines.Write(dir, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
             return s.Failed > 0 ? HeatmapCommand.SlidesFailed : s.Missing.Count > 0 ? SlidesMissing : 0;
         });
         return cmd;

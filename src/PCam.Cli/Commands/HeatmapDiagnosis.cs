@@ -1,5 +1,5 @@
+using System.CommandLine;
 using System.Globalization;
-using PCam.MLNet.Data;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Diagnosis;
 
@@ -8,6 +8,9 @@ namespace PCam.Cli.Commands;
 /// <summary>The `--slide-model` and `--stages` part of `pcam heatmap`: the up-front check and the cohort's diagnosis lines.</summary>
 internal static class SlideDiagnosisLines
 {
+    public static Option<string?> SlideModel() => new("--slide-model") { Description = "Slide model zip from `pcam slides train`: adds slide_probability to slides.csv and slide_features.csv." };
+    public static Option<string?> Stages() => new("--stages") { Description = "Camelyon17 stage_labels.csv (patient,stage): slide and patient truth for the pN-stage kappa and the category confusion (diagnosis.json)." };
+
     /// <summary>Refuses a missing or unreadable slide model or stages file before any slide is scored.</summary>
     public static void Check(string? stages, string? slideModel)
     {
@@ -16,7 +19,7 @@ internal static class SlideDiagnosisLines
     }
 
     /// <summary>Writes the cohort's diagnosis files; warnings go to the log, the summary lines are returned for stdout.</summary>
-    public static IEnumerable<string> Write(string results, IReadOnlyList<SlideRecord> _, string? stages, string? slideModel, ConsoleLog log)
+    public static IEnumerable<string> Write(string results, string? stages, string? slideModel, ConsoleLog log)
     {
         var rows = SlideRecord.ReadAll(Path.Combine(results, "slides.csv"));
         var d = CohortDiagnosis.Write(results, rows, stages, slideModel);
