@@ -30,7 +30,7 @@ public static class PcamApp
         foreach (var command in new ICommandFactory[]
                  {
                      new TrainCommand(), new EvaluateCommand(), new PredictCommand(), new HeatmapCommand(), new HeatmapReportCommand(), new InspectCommand(),
-                     new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(), new ExportCommand(), new PatchesCommand(),
+                     new DownloadCommand(), new VerifyCommand(), new ImportCommand(), new BenchCommand(), new ExportCommand(), new PatchesCommand(), new SlidesCommand(),
                  })
             root.Subcommands.Add(command.Create(cli));
         return root;

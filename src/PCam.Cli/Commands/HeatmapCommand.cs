@@ -40,9 +40,11 @@ internal sealed class HeatmapCommand : ICommandFactory
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var noMask = new Option<bool>("--no-tissue-mask") { Description = "Score every window, glass included." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
+        Option<string?> slideModel = SlideDiagnosisLines.SlideModel(), stages = SlideDiagnosisLines.Stages();
         var cmd = new Command("heatmap", "Score 96x96 windows at 0.972 um/px over a cohort of slides: per slide a tiles CSV, heatmap PNG, QuPath GeoJSON, tissue thumbnail and summary; slides.csv and run.json. Exit 3 when a slide failed.")
         {
             model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
+            slideModel, stages,
         };
         var scoring = new HeatmapAnnotations();
         foreach (var o in scoring.All) cmd.Options.Add(o);
@@ -66,6 +68,7 @@ internal sealed class HeatmapCommand : ICommandFactory
             if (slides.Count == 0) throw new PCamDataException($"{string.Join(", ", files)}: no slide files found (extensions {string.Join(" ", SlideInputs.Extensions)}{(parse.GetValue(recursive) ? "" : "; --recursive looks in subfolders")}).");
             var results = parse.GetValue(output)!;
             var annotator = scoring.Start(parse, slides);
+            SlideDiagnosisLines.Check(parse.GetValue(stages), parse.GetValue(slideModel));
 
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -95,6 +98,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                          (theShard.Count > 1 ? $" (merge the shards with `pcam heatmap-report {results}`)" : ""));
                 cli.Out.WriteLine(record);
                 if (annotator is not null && theShard.Count == 1 && HeatmapAnnotations.Summary(results) is { } line) cli.Out.WriteLine(line);
+                if (theShard.Count == 1) foreach (var l in SlideDiagnosisLines.Write(results, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
                 return failed > 0 ? SlidesFailed : 0;
             }
             finally
@@ -139,17 +143,20 @@ internal sealed class HeatmapReportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var results = new Argument<string>("results") { Description = "Results folder written by `pcam heatmap` (one or more shards)." };
-        var cmd = new Command("heatmap-report", "Merge the shards of a `pcam heatmap` results folder into slides.csv and run.json; list missing, not planned and failed slides. Exit 3 when a slide failed, 4 when one is missing or not planned.") { results };
+        Option<string?> slideModel = SlideDiagnosisLines.SlideModel(), stages = SlideDiagnosisLines.Stages();
+        var cmd = new Command("heatmap-report", "Merge the shards of a `pcam heatmap` results folder into slides.csv and run.json; list missing, not planned and failed slides. Exit 3 when a slide failed, 4 when one is missing or not planned.") { results, slideModel, stages };
         cli.Bind(cmd, (parse, log) =>
         {
             var dir = parse.GetValue(results)!;
             if (!Directory.Exists(dir)) throw new PCamDataException($"{dir}: no such results folder.");
+            SlideDiagnosisLines.Check(parse.GetValue(stages), parse.GetValue(slideModel));
             var s = CohortReport.Merge(dir);
             foreach (var r in s.Rows.Where(r => r.Status == SlideRecord.Failed)) log.Info($"failed  {r.SlideId}: {r.Error}");
             foreach (var m in s.Missing) log.Info($"missing {m.SlideId} ({m.Path})");
             foreach (var m in s.NotPlanned) log.Info($"not planned {m.SlideId} ({m.Path}): it came after the shard plan was written; the next run scores it");
             log.Info($"{s.Rows.Count + s.Missing.Count + s.NotPlanned.Count} slide(s): {s.Ok} ok, {s.Skipped} skipped, {s.Failed} failed, {s.Missing.Count} missing, {s.NotPlanned.Count} not planned -> {s.SlidesCsv}");
             cli.Out.WriteLine(s.SlidesCsv);
+            foreach (var l in SlideDiagnosisLines.Write(dir, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
             return s.Failed > 0 ? HeatmapCommand.SlidesFailed : s.Missing.Count + s.NotPlanned.Count > 0 ? SlidesMissing : 0;
         });
         return cmd;

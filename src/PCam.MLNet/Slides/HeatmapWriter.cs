@@ -313,6 +313,7 @@ public static class HeatmapWriter
                 ["total"] = Math.Round(totalSeconds, 3), ["tissueMask"] = Math.Round(r.MaskSeconds, 3), ["scoring"] = Math.Round(r.ScoringSeconds, 3),
             },
             ["windowsPerSecond"] = Math.Round(r.WindowsPerSecond, 2),
+            ["diagnosis"] = Diagnosis.SlideFeatures.Of(r).ToJson(),
             ["peakTileCacheBytes"] = r.PeakCacheBytes,
             ["model"] = Path.GetFullPath(modelPath),
             ["settings"] = new JsonObject

@@ -60,19 +60,20 @@ public sealed class SlideLesions
         return s;
     }
 
-    public static SlideLesions Find(HeatmapResult r)
+    public static SlideLesions Find(HeatmapResult r) => Find(r.Probability, r.GridWidth, r.GridHeight, r.CellMicrons, r.Options);
+
+    /// <summary>The same rule on a bare probability grid (row-major, NaN = not scored) whose cells are <paramref name="cell"/> um apart.</summary>
+    public static SlideLesions Find(float[] probability, int width, int height, double? cell, HeatmapOptions o)
     {
-        var o = r.Options;
-        var smoothed = Smooth(r.Probability, r.GridWidth, r.GridHeight, o.SmoothingRadius);
+        var smoothed = Smooth(probability, width, height, o.SmoothingRadius);
         var marked = smoothed.Select(p => !float.IsNaN(p) && p >= o.Threshold).ToArray();
-        double? cell = r.CellMicrons;
         var lesions = new List<Lesion>();
         long dropped = 0;
-        foreach (var region in RegionPolygons.Trace(marked, r.GridWidth, r.GridHeight))
+        foreach (var region in RegionPolygons.Trace(marked, width, height))
         {
             double? area = cell is { } c ? region.Cells.Count * c * c : null;
             if (area is { } a && a < o.MinRegionUm2) { dropped++; continue; }
-            var raw = region.Cells.Select(k => (double)r.Probability[k]).ToList();
+            var raw = region.Cells.Select(k => (double)probability[k]).ToList();
             lesions.Add(new Lesion(region, area, raw.Max(), raw.Average(), region.Cells.Max(k => (double)smoothed[k])));
         }
         lesions.Sort((a, b) => b.Windows.CompareTo(a.Windows));

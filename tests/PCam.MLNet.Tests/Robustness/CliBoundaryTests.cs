@@ -205,6 +205,17 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     }
 
     [Fact]
+    public void SlidesTrainWithoutResultsOrWithBadLabelsNamesTheFile()
+    {
+        Directory.CreateDirectory(_dir["empty"]);
+        AssertOneErrorLine(Pcam("slides", "train", "--results", _dir["empty"], "--labels", _dir["labels.csv"], "--model", _dir["slide.zip"]), _dir["empty"]);
+        File.WriteAllText(_dir["empty/slides.csv"], "slide_id,path,label,status\n");
+        File.WriteAllText(_dir["labels.csv"], "name,value\na,b\n");
+        AssertOneErrorLine(Pcam("slides", "train", "--results", _dir["empty"], "--labels", _dir["labels.csv"], "--model", _dir["slide.zip"]), _dir["labels.csv"]);
+        Assert.False(File.Exists(_dir["slide.zip"]), "no model for bad input");
+    }
+
+    [Fact]
     public void BenchRandomVitWithAnUnknownPresetNamesIt() =>
         AssertOneErrorLine(Pcam("bench", "random-vit", "--preset", "h99", "--out", _dir["vit"]), "h99");
 
@@ -233,7 +244,7 @@ public sealed class CliBoundaryTests(TinyModelFixture f) : IDisposable
     public void EveryCommandIsCovered()
     {
         // A new command must get a bad-input test above: this list is the one the tests cover.
-        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "heatmap-report", "export", "patches" };
+        var covered = new[] { "train", "evaluate", "predict", "inspect", "download", "verify", "import", "bench", "heatmap", "heatmap-report", "export", "patches", "slides" };
         var help = Pcam("--help").Out;
         var commands = help[help.IndexOf("Commands:", StringComparison.Ordinal)..]
             .Split('\n').Skip(1).Select(l => l.Trim().Split(' ')[0]).Where(c => c.Length > 0).ToArray();

@@ -62,7 +62,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         return new Mosaic(rgb, labels, predicted, patches);
     }
 
-    static void WritePng(string path, byte[] rgb, int w, int h, SKColorType type = SKColorType.Rgba8888)
+    internal static void WritePng(string path, byte[] rgb, int w, int h, SKColorType type = SKColorType.Rgba8888)
     {
         using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         var rgba = new byte[w * h * 4];

@@ -12,7 +12,9 @@ public sealed record SlideRecord
         ["slide_id", "path", "label", "status", "error", "level", "level_um_per_px", "window_um_per_px", "scale", "windows_scored",
          "slide_score", "tumour_area_mm2", "regions", "seconds", "shard", "finished_utc",
          // pcam heatmap --annotations (empty otherwise)
-         "window_auc", "window_accuracy", "dice", "lesions_detected", "detectable_lesions", "false_positive_regions"];
+         "window_auc", "window_accuracy", "dice", "lesions_detected", "detectable_lesions", "false_positive_regions",
+         // slide-level diagnosis (docs/slides.md "From heatmap to diagnosis"); slide_probability with --slide-model
+         "lesion_category", "largest_diameter_mm", "slide_probability"];
 
     public required string SlideId { get; init; }
     public required string Path { get; init; }
@@ -36,6 +38,9 @@ public sealed record SlideRecord
     public int? LesionsDetected { get; init; }
     public int? DetectableLesions { get; init; }
     public int? FalsePositiveRegions { get; init; }
+    public string? LesionCategory { get; init; }
+    public double? LargestDiameterMm { get; init; }
+    public double? SlideProbability { get; init; }
 
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
     static string N(double? v, string f = "0.######") => v is { } d ? d.ToString(f, Inv) : "";
@@ -46,7 +51,7 @@ public sealed record SlideRecord
         N(LevelMicronsPerPixel), N(WindowMicronsPerPixel), N(Scale), WindowsScored?.ToString(Inv) ?? "", N(SlideScore),
         N(TumourAreaMm2), Regions?.ToString(Inv) ?? "", Seconds.ToString("0.###", Inv), Shard, FinishedUtc.ToString("o", Inv),
         N(WindowAuc), N(WindowAccuracy), N(Dice), LesionsDetected?.ToString(Inv) ?? "", DetectableLesions?.ToString(Inv) ?? "",
-        FalsePositiveRegions?.ToString(Inv) ?? "",
+        FalsePositiveRegions?.ToString(Inv) ?? "", LesionCategory ?? "", N(LargestDiameterMm), N(SlideProbability),
     });
 
     public static SlideRecord FromCsv(IReadOnlyList<string> header, IReadOnlyList<string> cells)
@@ -63,6 +68,7 @@ public sealed record SlideRecord
             FinishedUtc = DateTime.TryParse(C("finished_utc"), Inv, DateTimeStyles.RoundtripKind, out var t) ? t : DateTime.MinValue,
             WindowAuc = D("window_auc"), WindowAccuracy = D("window_accuracy"), Dice = D("dice"), LesionsDetected = (int?)L("lesions_detected"),
             DetectableLesions = (int?)L("detectable_lesions"), FalsePositiveRegions = (int?)L("false_positive_regions"),
+            LesionCategory = C("lesion_category") is { Length: > 0 } lc ? lc : null, LargestDiameterMm = D("largest_diameter_mm"), SlideProbability = D("slide_probability"),
         };
     }
 
@@ -77,6 +83,7 @@ public sealed record SlideRecord
         WindowAuc = (double?)summary["annotations"]?["windowAuc"], WindowAccuracy = (double?)summary["annotations"]?["windowAccuracy"],
         Dice = (double?)summary["annotations"]?["dice"], LesionsDetected = (int?)summary["annotations"]?["lesionsDetected"],
         DetectableLesions = (int?)summary["annotations"]?["detectableLesions"], FalsePositiveRegions = (int?)summary["annotations"]?["falsePositiveRegions"],
+        LesionCategory = (string?)summary["diagnosis"]?["lesionCategory"], LargestDiameterMm = (double?)summary["diagnosis"]?["largestDiameterMm"],
     };
 
     public static void WriteAll(string path, IEnumerable<SlideRecord> rows)
