@@ -37,6 +37,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     /// <summary>`--annotations`: scores each slide against its annotation into summary.json's "annotations" (issue 18).</summary>
     public Evaluation.SlideAnnotator? Annotator { get; init; }
 
+    private readonly List<JsonNode?> _scored = []; // summary.json "scoring" of each slide scored by this run
+
     public static string SlideFolder(string results, string slideId) => Path.Combine(results, "slides", slideId);
     public static string ShardsFolder(string results) => Path.Combine(results, "shards");
 
@@ -54,6 +56,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         ["window"] = SlideHeatmap.Window, ["stride"] = o.Stride, ["targetMicronsPerPixel"] = o.TargetMicronsPerPixel, ["level"] = o.Level,
         ["mpp"] = o.MicronsPerPixel, ["threshold"] = o.Threshold, ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction,
         ["smoothingRadius"] = o.SmoothingRadius, ["minRegionUm2"] = o.MinRegionUm2, ["reader"] = o.Reader.ToString().ToLowerInvariant(),
+        ["refine"] = o.Refine, ["coarseStride"] = o.CoarseStride, ["refineThreshold"] = o.RefineThreshold, ["views"] = o.Views,
     };
 
     public static string SettingsKey(HeatmapOptions o) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Settings(o).ToJsonString())))[..16];
@@ -63,6 +66,17 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     {
         var f = new FileInfo(path);
         return new JsonObject { ["path"] = f.FullName, ["size"] = f.Length, ["mtimeUtcTicks"] = f.LastWriteTimeUtc.Ticks };
+    }
+
+    /// <summary>This shard's slides that a run would score: those without complete, current outputs (all with Force).</summary>
+    public static List<SlideInput> ToScore(IReadOnlyList<SlideInput> cohortSlides, string modelPath, HeatmapOptions options, CohortOptions cohort)
+    {
+        var mine = cohort.Shard.Select(cohortSlides).OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList();
+        if (cohort.Force) return mine;
+        var modelSha = Sha256(modelPath);
+        var settingsKey = SettingsKey(options);
+        return mine.Where(s => !File.Exists(s.Path)
+            || Complete(HeatmapWriter.PathsFor(SlideFolder(cohort.Output, s.SlideId), s.SlideId), modelSha, settingsKey, SourceIdentity(s.Path)) is null).ToList();
     }
 
     /// <returns>Rows of this shard's slides, in id order.</returns>
@@ -117,6 +131,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             if (Annotator is not null) provenance["annotations"] = Annotator.Score(slide.SlideId, slide.Path, result);
             HeatmapWriter.Write(result, folder, slide.SlideId, model.Path, clock.Elapsed.TotalSeconds, provenance, cancel);
             var summary = JsonNode.Parse(File.ReadAllText(paths.SummaryJson))!;
+            _scored.Add(summary["scoring"]?.DeepClone());
             var row = SlideRecord.FromSummary(slide, summary, SlideRecord.Ok, clock.Elapsed.TotalSeconds, shardText);
             Info?.Invoke($"{slide.SlideId}: {row.WindowsScored:N0} windows, slide score {(row.SlideScore is { } sc ? sc.ToString("F3", System.Globalization.CultureInfo.InvariantCulture) : "n/a (no tissue)")}, {row.Regions} region(s), {clock.Elapsed.TotalSeconds:F1} s.");
             return row;
@@ -177,6 +192,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             ["endedUtc"] = ended?.ToString("o"),
             ["complete"] = ended is not null && rows.Count == mine.Count,
             ["slides"] = mine.Count,
+            ["scoring"] = SlideCost.Total(_scored),
             ["cohort"] = new JsonArray(cohortSlides.Select(s => (JsonNode)new JsonObject { ["slideId"] = s.SlideId, ["path"] = s.Path, ["label"] = s.Label }).ToArray()),
         };
         AtomicFile.WriteAllText(Path.Combine(dir, shard.Name + ".json"), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
