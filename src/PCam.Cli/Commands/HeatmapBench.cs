@@ -24,16 +24,34 @@ internal static class HeatmapBench
         var rows = new Option<int>("--featurize-rows") { Description = "Windows per featurize-only pass.", DefaultValueFactory = _ => 512 };
         var repeats = new Option<int>("--repeats") { Description = "Alternating heatmap/featurize rounds for the ratio, on a 4,096 px slide with the same tissue (best of each; 0 = skip).", DefaultValueFactory = _ => 3 };
         var dir = new Option<string?>("--dir") { Description = "Where the slide and outputs go (default: a temp folder, deleted after)." };
-        var cmd = new Command("heatmap", "Heatmap throughput and memory on a generated tiled TIFF slide vs the featurizer alone.") { model, size, tissue, stride, batch, rows, repeats, dir };
+        var (noRefine, coarseStride, refineThreshold, views) = HeatmapCommand.ScoringOptions(new HeatmapOptions());
+        var disc = new Option<string?>("--disc") { Description = "PCam data folder: instead, compare the scoring settings (exhaustive vs coarse-to-fine, 8 views vs 1) on a disc of its real tumour test patches among normal ones (10x TIFF and 20x pyramid)." };
+        var compare = new Option<string[]>("--compare-model") { Description = "With --disc: more model zips to measure alongside --model (e.g. the fast 96 px one-view model)." };
+        var patches = new Option<int>("--disc-patches") { Description = "With --disc: patches per side of the mosaic.", DefaultValueFactory = _ => 16 };
+        var radius = new Option<double>("--disc-radius") { Description = "With --disc: radius of the tumour disc in patches.", DefaultValueFactory = _ => 3 };
+        var noPyramid = new Option<bool>("--disc-no-pyramid") { Description = "With --disc: only the 10x TIFF (not also the 20x pyramid)." };
+        var cmd = new Command("heatmap", "Heatmap throughput and memory on a generated tiled TIFF slide vs the featurizer alone; with --disc, cost and quality of the scoring settings.")
+        {
+            model, size, tissue, stride, batch, rows, repeats, dir, noRefine, coarseStride, refineThreshold, views, disc, compare, patches, radius, noPyramid,
+        };
         cli.Bind(cmd, (parse, log) =>
         {
             var keep = parse.GetValue(dir);
             var work = keep ?? Path.Combine(Path.GetTempPath(), "pcam-bench-heatmap-" + Guid.NewGuid().ToString("N")[..8]);
             Directory.CreateDirectory(work);
+            var scoring = new HeatmapOptions
+            {
+                Stride = parse.GetValue(stride), BatchSize = parse.GetValue(batch), Refine = !parse.GetValue(noRefine), CoarseStride = parse.GetValue(coarseStride),
+                RefineThreshold = parse.GetValue(refineThreshold), Views = parse.GetValue(views),
+            };
+            scoring.Validate();
             try
             {
-                return Run(cli, log, parse.GetValue(model)!, work, parse.GetValue(size), parse.GetValue(tissue), parse.GetValue(stride),
-                    parse.GetValue(batch), parse.GetValue(rows), parse.GetValue(repeats));
+                if (parse.GetValue(disc) is { } data)
+                    return HeatmapSettingsBench.Run(cli, log, [parse.GetValue(model)!, .. parse.GetValue(compare) ?? []], data, parse.GetValue(patches), parse.GetValue(radius),
+                        Math.Max(1, parse.GetValue(repeats)), scoring, work, !parse.GetValue(noPyramid));
+                return Run(cli, log, parse.GetValue(model)!, work, parse.GetValue(size), parse.GetValue(tissue), scoring,
+                    parse.GetValue(rows), parse.GetValue(repeats));
             }
             finally
             {
@@ -67,8 +85,9 @@ internal static class HeatmapBench
         }, Compression.ADOBE_DEFLATE);
     }
 
-    private static int Run(CliContext cli, ConsoleLog log, string modelPath, string work, int side, double tissue, int stride, int batch, int rows, int repeats)
+    private static int Run(CliContext cli, ConsoleLog log, string modelPath, string work, int side, double tissue, HeatmapOptions options, int rows, int repeats)
     {
+        int stride = options.Stride, batch = options.BatchSize;
         var o = cli.Out;
         var slide = Path.Combine(work, "bench-slide.tif");
         var clock = Stopwatch.StartNew();
@@ -78,7 +97,7 @@ internal static class HeatmapBench
         var fileBytes = new FileInfo(slide).Length;
         o.WriteLine($"slide  {side:N0} x {side:N0} px tiled TIFF ({Tile} px deflate tiles), {tissue:P1} tissue, {fileBytes / 1e6:F1} MB on disk, written in {clock.Elapsed.TotalSeconds:F1} s");
 
-        using var windowModel = WindowModel.Load(modelPath, ExecutionDevice.Cpu, batchSize: batch);
+        using var windowModel = WindowModel.Load(modelPath, ExecutionDevice.Cpu, batchSize: batch, views: options.Views);
         // Featurize-only baseline: the same zip graph, batch and windows (read from the slide's tissue once, in memory).
         var pixels = new byte[(long)rows * PatchSchema.ImageBytes];
         using (var s = SlideImage.Open(slide))
@@ -100,7 +119,6 @@ internal static class HeatmapBench
         long rssBefore = Environment.WorkingSet;
         GC.Collect();
 
-        var options = new HeatmapOptions { Stride = stride, BatchSize = batch };
         var total = Stopwatch.StartNew();
         HeatmapResult result;
         result = SlideHeatmap.Run(windowModel, slide, options, null, log.Info);
@@ -113,7 +131,7 @@ internal static class HeatmapBench
         double featurize = (f1 + f2) / 2, heat = result.WindowsPerSecond;
         o.WriteLine($"model  {Path.GetFileName(modelPath)}: {windowModel.FeatureDimension} features, batch {batch}, {windowModel.Featurizer.DeviceDescription}, {Environment.ProcessorCount} cores");
         o.WriteLine($"mask   {result.MaskSeconds:F1} s (thumbnail 1/{result.Mask.Factor}, tissue {result.Mask.TissueFraction:P2})");
-        o.WriteLine($"heatmap    {result.WindowsScored:N0} of {result.WindowsTotal:N0} windows (stride {stride}) in {result.ScoringSeconds:F1} s = {heat,8:F1} windows/s");
+        o.WriteLine($"heatmap    {result.WindowsScored:N0} of {result.WindowsTotal:N0} windows (stride {stride}, {string.Join(" + ", result.Stages.Select(s => $"{s.Name} {s.Windows:N0}"))}; {result.Views} view(s)) in {result.ScoringSeconds:F1} s = {heat,8:F1} windows/s");
         o.WriteLine($"featurize  {rows} windows, before {f1:F1} and after {f2:F1} rows/s (mean {featurize:F1})");
         o.WriteLine($"ratio heatmap/featurize = {heat / featurize:F2} on this slide (one pass each way)");
         if (repeats > 0)

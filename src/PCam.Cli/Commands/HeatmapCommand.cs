@@ -29,7 +29,8 @@ internal sealed class HeatmapCommand : ICommandFactory
         var failFast = new Option<bool>("--fail-fast") { Description = "Stop at the first slide that fails (default: record it and go on)." };
         var shard = new Option<string?>("--shard") { Description = "Run shard K of N (K/N, 0-based). Default: from SLURM_ARRAY_TASK_ID/MIN/COUNT or JOB_COMPLETION_INDEX with --shards, else the whole cohort." };
         var shards = new Option<int?>("--shards") { Description = "Number of shards, for Kubernetes Indexed Jobs (JOB_COMPLETION_INDEX) or to override SLURM_ARRAY_TASK_COUNT." };
-        var stride = new Option<int>("--stride") { Description = "Window step in window pixels at 0.972 um/px (32 = PCam's centre 32x32 label region).", DefaultValueFactory = _ => defaults.Stride };
+        var stride = new Option<int>("--stride") { Description = "Window step in window pixels at 0.972 um/px (32 = PCam's centre 32x32 label region); with refinement, the step around likely tumour.", DefaultValueFactory = _ => defaults.Stride };
+        var (noRefine, coarseStride, refineThreshold, views) = ScoringOptions(defaults);
         var level = new Option<int?>("--level") { Description = "Pyramid level to read (default: the coarsest at or below 0.972 um/px; windows are resampled to 0.972 um/px when the pixel size is known, read as they are when not)." };
         var mpp = new Option<double?>("--mpp") { Description = "Level 0's microns per pixel, for files that lack it (needed, or --level, when the file gives no pixel size)." };
         var threshold = new Option<double>("--threshold") { Description = "Smoothed probability at or above which windows form tumour regions.", DefaultValueFactory = _ => defaults.Threshold };
@@ -43,7 +44,7 @@ internal sealed class HeatmapCommand : ICommandFactory
         Option<string?> slideModel = SlideDiagnosisLines.SlideModel(), stages = SlideDiagnosisLines.Stages();
         var cmd = new Command("heatmap", "Score 96x96 windows at 0.972 um/px over a cohort of slides: per slide a tiles CSV, heatmap PNG, QuPath GeoJSON, tissue thumbnail and summary; slides.csv and run.json. Exit 3 when a slide failed.")
         {
-            model, inputs, output, recursive, list, force, failFast, shard, shards, stride, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
+            model, inputs, output, recursive, list, force, failFast, shard, shards, stride, noRefine, coarseStride, refineThreshold, views, level, mpp, threshold, smoothing, minRegion, reader, batch, device, noMask, minTissue,
             slideModel, stages,
         };
         var scoring = new HeatmapAnnotations();
@@ -55,6 +56,7 @@ internal sealed class HeatmapCommand : ICommandFactory
                 Stride = parse.GetValue(stride), Level = parse.GetValue(level), MicronsPerPixel = parse.GetValue(mpp), Threshold = parse.GetValue(threshold),
                 SmoothingRadius = parse.GetValue(smoothing), MinRegionUm2 = parse.GetValue(minRegion), Reader = parse.GetValue(reader),
                 BatchSize = parse.GetValue(batch), UseTissueMask = !parse.GetValue(noMask), MinTissueFraction = parse.GetValue(minTissue),
+                Refine = !parse.GetValue(noRefine), CoarseStride = parse.GetValue(coarseStride), RefineThreshold = parse.GetValue(refineThreshold), Views = parse.GetValue(views),
             };
             options.Validate();
             var files = parse.GetValue(inputs) ?? [];
@@ -75,23 +77,19 @@ internal sealed class HeatmapCommand : ICommandFactory
             Console.CancelKeyPress += onCancel;
             try
             {
-                using var windowModel = WindowModel.Load(modelPath, ExecutionDevice.Parse(parse.GetValue(device)!), batchSize: options.BatchSize);
+                using var windowModel = WindowModel.Load(modelPath, ExecutionDevice.Parse(parse.GetValue(device)!), batchSize: options.BatchSize, views: options.Views);
                 if (windowModel.Featurizer.DeviceDescription.Contains("unavailable", StringComparison.Ordinal)) log.Warning(windowModel.Featurizer.DeviceDescription);
-                WindowProgress? bar = null;
-                string? barFor = null;
-                var runner = new CohortRunner(windowModel, options, new CohortOptions { Output = results, Force = parse.GetValue(force), FailFast = parse.GetValue(failFast), Shard = theShard })
+                var cohortOptions = new CohortOptions { Output = results, Force = parse.GetValue(force), FailFast = parse.GetValue(failFast), Shard = theShard };
+                // The planned work: the slides this shard will score (not those already complete), their tissue windows and a warm-up's rate.
+                var toScore = CohortRunner.ToScore(slides, windowModel.Path, options, cohortOptions);
+                var plan = HeatmapPlan.Make(windowModel, toScore.Select(s => s.Path), options, cancel: cancel.Token);
+                log.Info(Describe(plan, options, windowModel, toScore.Count));
+                var progress = new HeatmapProgress(log, cli.Err, plan);
+                var runner = new CohortRunner(windowModel, options, cohortOptions)
                 {
-                    Annotator = annotator, Info = log.Info, Warning = log.Warning, Error = m => { bar?.Dispose(); bar = null; cli.Err.WriteLine("error: " + m); },
-                    Progress = (id, done, total) =>
-                    {
-                        if (barFor != id) { bar?.Dispose(); bar = new WindowProgress(log, id, total); barFor = id; }
-                        bar!.Advance(done);
-                        if (done >= total) { bar.Dispose(); bar = null; }
-                    },
+                    Annotator = annotator, Info = progress.Info, Warning = progress.Warning, Error = progress.Error, Progress = progress.Progress,
                 };
-                List<SlideRecord> rows;
-                try { rows = runner.Run(slides, cancel.Token); }
-                finally { bar?.Dispose(); }
+                var rows = progress.Run(toScore.Select(s => (s.SlideId, s.Path)), () => runner.Run(slides, cancel.Token));
                 int failed = rows.Count(r => r.Status == SlideRecord.Failed);
                 var record = theShard.Count == 1 ? Path.Combine(results, "slides.csv") : Path.Combine(CohortRunner.ShardsFolder(results), theShard.Name + ".csv");
                 log.Info($"{rows.Count} slide(s): {rows.Count(r => r.Status == SlideRecord.Ok)} ok, {rows.Count(r => r.Status == SlideRecord.Skipped)} skipped, {failed} failed -> {record}" +
@@ -109,25 +107,25 @@ internal sealed class HeatmapCommand : ICommandFactory
         return cmd;
     }
 
-    /// <summary>Turns (done, total) reports into a counted progress bar with windows/s and ETA.</summary>
-    private sealed class WindowProgress(ConsoleLog log, string name, long total) : IDisposable
+    /// <summary>The coarse-to-fine and views options (shared with `pcam bench heatmap`), defaults from <see cref="HeatmapOptions"/>.</summary>
+    internal static (Option<bool> NoRefine, Option<int> CoarseStride, Option<double> RefineThreshold, Option<int?> Views) ScoringOptions(HeatmapOptions defaults) =>
+    (
+        new Option<bool>("--no-refine") { Description = "Score every tissue window at --stride (exhaustive; `--stride 32 --no-refine` is the full stride-32 run). Default: coarse-to-fine." },
+        new Option<int>("--coarse-stride") { Description = "Stride of the coarse stage (a multiple of --stride; 96 = windows that do not overlap).", DefaultValueFactory = _ => defaults.CoarseStride },
+        new Option<double>("--refine-threshold") { Description = "Coarse windows at or above this probability are rescored at --stride with their neighbours.", DefaultValueFactory = _ => defaults.RefineThreshold },
+        new Option<int?>("--views") { Description = "Views per window: 1, or 8 (dihedral TTA; needs a model trained with TTA). Default: the model's own." }
+    );
+
+    /// <summary>The plan line: slides, tissue windows per stage, views and the warm-up's estimate.</summary>
+    internal static string Describe(HeatmapPlan plan, HeatmapOptions o, WindowModel model, int slides)
     {
-        private readonly PCam.MLNet.Training.IProgressTask _task = log.StartTask(name, total, "windows");
-        private long _done;
-        private bool _disposed;
-
-        public void Advance(long done)
-        {
-            _task.Advance(done - _done);
-            _done = done;
-        }
-
-        public void Dispose()
-        {
-            if (_disposed) return;
-            _disposed = true;
-            _task.Dispose();
-        }
+        static string Time(double? s) => s is { } v ? TimeSpan.FromSeconds(Math.Round(v)).ToString(@"d\.hh\:mm\:ss").TrimStart('0', '.') : "?";
+        var unreadable = plan.Slides.Count(s => s.Error is not null);
+        var first = o.CoarseFactor > 1
+            ? $"{plan.FirstStageWindows:N0} tissue windows at the coarse stride {o.CoarseStride} (of {plan.TissueWindows:N0} at stride {o.Stride}), about {Time(plan.FirstStageSeconds)} " +
+              $"at {plan.WindowsPerSecond:N0} windows/s, plus the refine stage at stride {o.Stride} around windows >= {o.RefineThreshold} (at most {Time(plan.ExhaustiveSeconds)} in all)"
+            : $"{plan.TissueWindows:N0} tissue windows at stride {o.Stride}, about {Time(plan.ExhaustiveSeconds)} at {plan.WindowsPerSecond:N0} windows/s";
+        return $"Plan: {slides} slide(s) to score{(unreadable > 0 ? $" ({unreadable} could not be opened)" : "")}, {model.Views} view(s) per window; {first}.";
     }
 }
 

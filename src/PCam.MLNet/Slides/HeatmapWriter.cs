@@ -123,7 +123,7 @@ public static class HeatmapWriter
             for (int i = 0; i < r.GridWidth; i++)
             {
                 var p = r.Probability[(long)j * r.GridWidth + i];
-                if (float.IsNaN(p)) continue;
+                if (!r.IsMeasured((long)j * r.GridWidth + i)) continue; // coarse-to-fine: cells filled from a coarse window are not rows
                 var (minX, minY, width, height) = r.Windows.Level0Rect(i, j);
                 var (x, y) = r.Windows.Origin(i, j);
                 w.WriteLine(string.Create(Inv, $"{minX},{minY},{width},{height},{level},{x},{y},{size},{p:F6}"));
@@ -295,8 +295,9 @@ public static class HeatmapWriter
             ["regionSize"] = r.Sampling.RegionSize,
             ["sampling"] = r.Sampling.ToString(),
             ["windowsTotal"] = r.WindowsTotal,
-            ["windowsScored"] = scored.Length,
-            ["windowsSkipped"] = r.WindowsTotal - scored.Length,
+            ["windowsScored"] = r.WindowsScored,
+            ["windowsSkipped"] = r.WindowsTotal - r.WindowsScored,
+            ["scoring"] = SlideCost.Json(r),
             ["maxProbability"] = scored.Length > 0 ? Math.Round(scored.Max(), 6) : null,
             ["meanProbability"] = scored.Length > 0 ? Math.Round(scored.Average(p => (double)p), 6) : null,
             ["windowsAtOrAboveThreshold"] = r.Probability.LongCount(p => !float.IsNaN(p) && p >= o.Threshold),
@@ -322,6 +323,7 @@ public static class HeatmapWriter
                 ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction, ["levelRequested"] = o.Level,
                 ["mppRequested"] = o.MicronsPerPixel, ["targetMicronsPerPixel"] = o.TargetMicronsPerPixel,
                 ["smoothingRadius"] = o.SmoothingRadius, ["minRegionUm2"] = o.MinRegionUm2,
+                ["refine"] = o.Refine, ["coarseStride"] = o.CoarseStride, ["refineThreshold"] = o.RefineThreshold, ["views"] = o.Views,
             },
         };
     }

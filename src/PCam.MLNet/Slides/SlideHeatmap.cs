@@ -10,8 +10,23 @@ namespace PCam.MLNet.Slides;
 public sealed class HeatmapOptions
 {
     /// <summary>Window step in window pixels (at the target um/px). Default 32: PCam labels a 96 px patch by its centre
-    /// 32x32, so windows at stride 32 tile the image with their label regions.</summary>
+    /// 32x32, so windows at stride 32 tile the image with their label regions. With <see cref="Refine"/> this is the
+    /// fine stride, used only around likely tumour.</summary>
     public int Stride { get; init; } = 32;
+    /// <summary>Coarse-to-fine scoring (see <see cref="CoarseToFine"/>): score at <see cref="CoarseStride"/>, then at
+    /// <see cref="Stride"/> only around windows at or above <see cref="RefineThreshold"/>. False (--no-refine) scores
+    /// every tissue window at <see cref="Stride"/>.</summary>
+    public bool Refine { get; init; } = true;
+    /// <summary>Stride of the coarse stage, a multiple of <see cref="Stride"/>. Default 96: windows that do not overlap.
+    /// At or below <see cref="Stride"/> there is nothing to refine and every tissue window is scored at <see cref="Stride"/>.</summary>
+    public int CoarseStride { get; init; } = 96;
+    /// <summary>Coarse windows at or above this probability are refined, with their neighbours (default <see cref="CoarseToFine.DefaultThreshold"/>).</summary>
+    public double RefineThreshold { get; init; } = CoarseToFine.DefaultThreshold;
+    /// <summary>Views averaged per window: 8 (the dihedral TTA the model was trained with) or 1 (its single-view graph);
+    /// null = the model's own. Applied when the model loads (<see cref="WindowModel.Load"/>); recorded in the settings.</summary>
+    public int? Views { get; init; }
+    /// <summary>Coarse grid step in fine cells, or 1 when every tissue window is scored at <see cref="Stride"/>.</summary>
+    public int CoarseFactor => Refine && CoarseStride > Stride ? CoarseStride / Stride : 1;
     /// <summary>Level to read; null = the rule of <see cref="WindowSampling.Choose"/> (the coarsest level at or below the
     /// target um/px). With a known spacing the windows are still resampled to the target; without one, read as they are.</summary>
     public int? Level { get; init; }
@@ -44,6 +59,11 @@ public sealed class HeatmapOptions
         if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"--min-tissue must be in [0, 1] (got {MinTissueFraction}).");
         if (SmoothingRadius is < 0 or > 5) throw new ArgumentException($"--smoothing must be 0 to 5 (got {SmoothingRadius}).");
         if (!(MinRegionUm2 >= 0) || !double.IsFinite(MinRegionUm2)) throw new ArgumentException($"--min-region-um2 must be 0 or more (got {MinRegionUm2}).");
+        if (CoarseStride < 1) throw new ArgumentException($"--coarse-stride must be at least 1 (got {CoarseStride}).");
+        if (Refine && CoarseStride > Stride && CoarseStride % Stride != 0)
+            throw new ArgumentException($"--coarse-stride must be a multiple of --stride (got {CoarseStride} and {Stride}); --no-refine scores at --stride only.");
+        if (RefineThreshold is < 0 or > 1 || double.IsNaN(RefineThreshold)) throw new ArgumentException($"--refine-threshold must be in [0, 1] (got {RefineThreshold}).");
+        if (Views is not (null or 1 or 8)) throw new ArgumentException($"--views must be 1 or 8 (got {Views}).");
         if (Level is < 0) throw new ArgumentException($"--level must be 0 or more (got {Level}).");
         if (MicronsPerPixel is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentException($"--mpp must be a positive number of microns per pixel (got {m}).");
         if (!(TargetMicronsPerPixel > 0) || !double.IsFinite(TargetMicronsPerPixel)) throw new ArgumentException($"target um/px must be positive (got {TargetMicronsPerPixel}).");
@@ -69,8 +89,17 @@ public sealed class HeatmapResult
     public required long PeakCacheBytes { get; init; }
     public required double MaskSeconds { get; init; }
     public required double ScoringSeconds { get; init; }
+    /// <summary>The scoring stages in order ("exhaustive", or "coarse" then "refine") with their windows and seconds.</summary>
+    public IReadOnlyList<ScoringStage> Stages { get; init; } = [];
+    /// <summary>Views averaged per window (<see cref="WindowModel.Views"/>).</summary>
+    public int Views { get; init; } = 1;
+    /// <summary>Cells whose window was scored; null = every cell with a probability. A coarse-to-fine run fills the
+    /// cells it did not score from their nearest coarse window (<see cref="CoarseToFine"/>).</summary>
+    public bool[]? Measured { get; init; }
+    /// <summary>Whether cell <paramref name="cell"/>'s probability is its own window's (not filled).</summary>
+    public bool IsMeasured(long cell) => !float.IsNaN(Probability[cell]) && (Measured is null || Measured[cell]);
     public long WindowsTotal => (long)GridWidth * GridHeight;
-    public long WindowsScored => Probability.LongCount(p => !float.IsNaN(p));
+    public long WindowsScored => Measured is { } m ? m.LongCount(x => x) : Probability.LongCount(p => !float.IsNaN(p));
     public double WindowsPerSecond => WindowsScored / Math.Max(ScoringSeconds, 1e-9);
     public int Stride => Options.Stride;
     /// <summary>Window step in pixels of the read level.</summary>
@@ -107,39 +136,78 @@ public static class SlideHeatmap
         if (!options.UseTissueMask) mask = mask.AllTissue();
         double maskSeconds = clock.Elapsed.TotalSeconds;
 
-        int gw = grid.GridWidth, gh = grid.GridHeight, region = sampling.RegionSize;
-        var windows = new List<(int I, int J)>();
-        for (int j = 0; j < gh; j++)
-            for (int i = 0; i < gw; i++)
-            {
-                var (x, y) = grid.Origin(i, j);
-                if (!options.UseTissueMask || mask.Fraction(x, y, region, region) >= options.MinTissueFraction) windows.Add((i, j));
-            }
+        int gw = grid.GridWidth, gh = grid.GridHeight;
+        var windows = TissueWindows(grid, mask, options);
         var probability = new float[(long)gw * gh];
         Array.Fill(probability, float.NaN);
 
         clock.Restart();
-        long done = 0;
-        progress?.Invoke(0, windows.Count);
-        var view = new WindowDataView(grid, windows, model.Featurizer, options.BatchSize, n => progress?.Invoke(done += n, windows.Count), cancel);
-        var scored = model.Head.Transform(view);
-        var columns = scored.Schema;
-        var prob = columns.GetColumnOrNull("Probability") is { } column ? column : throw new PCamModelException($"{model.Path}: the model's head has no Probability column.");
-        try
+        var stages = new List<ScoringStage>();
+        bool[]? measured = null;
+        int k = options.CoarseFactor;
+        if (k > 1)
         {
-            Collect(scored, columns, prob, probability, gw);
+            var coarse = CoarseToFine.Coarse(windows, k);
+            // The total grows by the refine stage's windows once the coarse stage has found where to refine.
+            long done = 0, total = coarse.Count;
+            Score(model, grid, coarse, probability, options, n => progress?.Invoke(done += n, total), progress is null ? null : () => progress(0, total), cancel);
+            stages.Add(new ScoringStage("coarse", options.CoarseStride, coarse.Count, clock.Elapsed.TotalSeconds));
+            var stageClock = Stopwatch.StartNew();
+            var refine = CoarseToFine.Refine(windows, probability, gw, gh, k, options.RefineThreshold);
+            total = done + refine.Count;
+            Score(model, grid, refine, probability, options, n => progress?.Invoke(done += n, total), progress is null ? null : () => progress(done, total), cancel);
+            stages.Add(new ScoringStage("refine", options.Stride, refine.Count, stageClock.Elapsed.TotalSeconds));
+            measured = probability.Select(p => !float.IsNaN(p)).ToArray();
+            CoarseToFine.Fill(windows, probability, gw, gh, k);
         }
-        catch (Exception e) when (cancel.IsCancellationRequested && e is not OperationCanceledException)
+        else
         {
-            throw new OperationCanceledException("cancelled", e, cancel); // ML.NET may wrap the cursor's cancellation
+            long done = 0;
+            Score(model, grid, windows, probability, options, n => progress?.Invoke(done += n, windows.Count), progress is null ? null : () => progress(0, windows.Count), cancel);
+            stages.Add(new ScoringStage("exhaustive", options.Stride, windows.Count, clock.Elapsed.TotalSeconds));
         }
         cancel.ThrowIfCancellationRequested();
         return new HeatmapResult
         {
             Input = input, Description = slide.Description, Levels = slide.Levels, Level = level, Options = options,
             Windows = grid, GridWidth = gw, GridHeight = gh, Probability = probability, Mask = mask, PeakCacheBytes = slide.PeakCacheBytes,
-            MaskSeconds = maskSeconds, ScoringSeconds = clock.Elapsed.TotalSeconds,
+            MaskSeconds = maskSeconds, ScoringSeconds = clock.Elapsed.TotalSeconds, Stages = stages, Measured = measured, Views = model.Views,
         };
+    }
+
+    /// <summary>The grid cells to score (row-major): every cell, or those whose window is at least MinTissueFraction tissue.</summary>
+    public static List<(int I, int J)> TissueWindows(SlideWindows grid, TissueMask mask, HeatmapOptions options)
+    {
+        int region = grid.Sampling.RegionSize;
+        var windows = new List<(int I, int J)>();
+        for (int j = 0; j < grid.GridHeight; j++)
+            for (int i = 0; i < grid.GridWidth; i++)
+            {
+                var (x, y) = grid.Origin(i, j);
+                if (!options.UseTissueMask || mask.Fraction(x, y, region, region) >= options.MinTissueFraction) windows.Add((i, j));
+            }
+        return windows;
+    }
+
+    /// <summary>Scores <paramref name="cells"/> (row-major) into <paramref name="probability"/>.</summary>
+    private static void Score(WindowModel model, SlideWindows grid, IReadOnlyList<(int I, int J)> cells, float[] probability, HeatmapOptions options,
+        Action<int> onBatch, Action? start, CancellationToken cancel)
+    {
+        start?.Invoke();
+        if (cells.Count == 0) return;
+        var view = new WindowDataView(grid, cells, model.Featurizer, options.BatchSize, onBatch, cancel);
+        var scored = model.Head.Transform(view);
+        var columns = scored.Schema;
+        var prob = columns.GetColumnOrNull("Probability") is { } column ? column : throw new PCamModelException($"{model.Path}: the model's head has no Probability column.");
+        try
+        {
+            Collect(scored, columns, prob, probability, grid.GridWidth);
+        }
+        catch (Exception e) when (cancel.IsCancellationRequested && e is not OperationCanceledException)
+        {
+            throw new OperationCanceledException("cancelled", e, cancel); // ML.NET may wrap the cursor's cancellation
+        }
+        cancel.ThrowIfCancellationRequested();
     }
 
     private static void Collect(IDataView scored, DataViewSchema columns, DataViewSchema.Column prob, float[] probability, int gw)

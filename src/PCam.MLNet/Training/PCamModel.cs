@@ -53,10 +53,13 @@ public static class PCamModel
     }
 
     /// <summary>Composes featurizer + <see cref="FeatureShape"/> + head and saves the zip to <paramref name="path"/>
-    /// (temp file + rename), without loading it back. <c>pcam train</c> writes to <see cref="StagingPath"/> and gives
+    /// (temp file + rename), without loading it back. A TTA graph's single view (<see cref="FeaturizerGraph.SingleView"/>,
+    /// or <paramref name="singleView"/> when the caller has built it) goes in <see cref="SingleViewEntry"/>. <c>pcam train</c> writes to <see cref="StagingPath"/> and gives
     /// the zip its name only after <see cref="ZipSelfCheck"/> has proved it.</summary>
-    public static void Compose(MLContext ml, FeaturizerGraph graph, ITransformer head, string path)
+    public static void Compose(MLContext ml, FeaturizerGraph graph, ITransformer head, string path, FeaturizerGraph? singleView = null)
     {
+        if (graph.Views > 1) singleView ??= graph.SingleView();
+        if (singleView is { Views: not 1 }) throw new ArgumentException("the single-view graph averages several views.", nameof(singleView));
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var external = graph.ExternalData.Count > 0;
@@ -73,7 +76,7 @@ public static class PCamModel
             {
                 var chain = new TransformerChain<ITransformer>(featurizer, FeatureShape(ml, featurizer), head);
                 RequireHeadInput(ml, chain, head, graph.FeatureDimension);
-                Save(ml, chain, path, graph.Fingerprint, external ? ExternalDataManifest.Json(graph.ExternalData) : null);
+                Save(ml, chain, path, graph.Fingerprint, external ? ExternalDataManifest.Json(graph.ExternalData) : null, graph.Views > 1 ? singleView!.ModelBytes : null);
             }
             finally
             {
@@ -131,13 +134,21 @@ public static class PCamModel
         }
     }
 
+    /// <summary>
+    /// The zip entry holding a TTA model's single-view featurizer graph (ONNX bytes: the same backbone, size, pooling and
+    /// precision, one view), which `pcam heatmap --views 1` scores with (see Slides.WindowModel). Absent from one-view
+    /// models and from zips written before it existed.
+    /// </summary>
+    public const string SingleViewEntry = "PCam/single-view.onnx";
+
     /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
     public const string ManifestEntry = "PCam/manifest.json";
 
     /// <summary>Saves through a temp file and rename, so a crash never leaves a half-written zip under the final name.
     /// A manifest entry records each entry's SHA-256 (and the featurizer graph's fingerprint) so that a truncated or
     /// altered entry is refused at load.</summary>
-    public static void Save(MLContext ml, ITransformer model, string path, string? featurizerFingerprint = null, string? externalDataManifest = null)
+    public static void Save(MLContext ml, ITransformer model, string path, string? featurizerFingerprint = null, string? externalDataManifest = null,
+        byte[]? singleViewGraph = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
@@ -149,6 +160,10 @@ public static class PCamModel
                 using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
                 using (var w = new StreamWriter(zip.CreateEntry(ExternalDataManifest.ManifestEntry).Open()))
                     w.Write(externalDataManifest);
+            if (singleViewGraph is not null)
+                using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
+                using (var s = zip.CreateEntry(SingleViewEntry, CompressionLevel.Optimal).Open())
+                    s.Write(singleViewGraph);
             AddManifest(tmp, featurizerFingerprint);
             TestHooks.Reached("zip");
             File.Move(tmp, path, overwrite: true);

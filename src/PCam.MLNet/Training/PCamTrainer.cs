@@ -131,7 +131,8 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         List<ScoredPatch>? testRows = null;
         try
         {
-            PCamModel.Compose(ml, graph, head.Model, staged);
+            // The single-view graph the zip carries for `pcam heatmap --views 1`: the train graph when it is one already.
+            PCamModel.Compose(ml, graph, head.Model, staged, featurizer.TrainGraph.Views == 1 ? featurizer.TrainGraph : null);
             var (checkData, checkSplit, checkFeatures) = test is not null && testFeatures is not null
                 ? (test, "test", testFeatures) : (valid, "valid", validFeatures);
             var expected = PCamMetrics.ReadScored(head.Model.Transform(ml.Data.TakeRows(checkFeatures, ZipSelfCheck.Rows)));

@@ -72,6 +72,7 @@ public static class CohortReport
                 ["complete"] = s.Json["complete"]?.DeepClone(), ["modelSha256"] = s.Json["modelSha256"]?.DeepClone(),
             }).ToArray()),
             ["slides"] = cohort.Count,
+            ["scoring"] = SlideCost.Total(shards.Select(s => s.Json["scoring"])),
             ["ok"] = rows.Count(r => r.Status == SlideRecord.Ok),
             ["skipped"] = rows.Count(r => r.Status == SlideRecord.Skipped),
             ["failed"] = rows.Count(r => r.Status == SlideRecord.Failed),

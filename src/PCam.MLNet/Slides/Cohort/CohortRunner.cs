@@ -37,6 +37,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     /// <summary>`--annotations`: scores each slide against its annotation into summary.json's "annotations" (issue 18).</summary>
     public Evaluation.SlideAnnotator? Annotator { get; init; }
 
+    private readonly List<JsonNode?> _scored = []; // summary.json "scoring" of each slide scored by this run
+
     public static string SlideFolder(string results, string slideId) => Path.Combine(results, "slides", slideId);
     public static string ShardsFolder(string results) => Path.Combine(results, "shards");
 
@@ -54,6 +56,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         ["window"] = SlideHeatmap.Window, ["stride"] = o.Stride, ["targetMicronsPerPixel"] = o.TargetMicronsPerPixel, ["level"] = o.Level,
         ["mpp"] = o.MicronsPerPixel, ["threshold"] = o.Threshold, ["tissueMask"] = o.UseTissueMask, ["minTissueFraction"] = o.MinTissueFraction,
         ["smoothingRadius"] = o.SmoothingRadius, ["minRegionUm2"] = o.MinRegionUm2, ["reader"] = o.Reader.ToString().ToLowerInvariant(),
+        ["refine"] = o.Refine, ["coarseStride"] = o.CoarseStride, ["refineThreshold"] = o.RefineThreshold, ["views"] = o.Views,
     };
 
     public static string SettingsKey(HeatmapOptions o) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Settings(o).ToJsonString())))[..16];
@@ -63,6 +66,30 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     {
         var f = new FileInfo(path);
         return new JsonObject { ["path"] = f.FullName, ["size"] = f.Length, ["mtimeUtcTicks"] = f.LastWriteTimeUtc.Ticks };
+    }
+
+    /// <summary>This shard's slides that a run would score: those without complete, current outputs (all with Force).</summary>
+    public static List<SlideInput> ToScore(IReadOnlyList<SlideInput> cohortSlides, string modelPath, HeatmapOptions options, CohortOptions cohort)
+    {
+        var mine = Assign(cohortSlides, cohort).Mine;
+        if (cohort.Force) return mine;
+        var modelSha = Sha256(modelPath);
+        var settingsKey = SettingsKey(options);
+        return mine.Where(s => !File.Exists(s.Path)
+            || Complete(HeatmapWriter.PathsFor(SlideFolder(cohort.Output, s.SlideId), s.SlideId), modelSha, settingsKey, SourceIdentity(s.Path)) is null).ToList();
+    }
+
+    /// <summary>
+    /// This shard's slides (id order), the slides planned for the run, those the plan lacks, and the plan: the whole
+    /// cohort for 0/1; for N shards what the run's <see cref="ShardPlan"/> gives this shard (written by the first task).
+    /// </summary>
+    private static (List<SlideInput> Mine, List<SlideInput> Planned, List<SlideInput> NotPlanned, ShardPlan? Plan) Assign(IReadOnlyList<SlideInput> cohortSlides, CohortOptions cohort)
+    {
+        if (cohort.Shard.Count == 1)
+            return (cohortSlides.OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList(), cohortSlides.ToList(), [], null);
+        Directory.CreateDirectory(cohort.Output);
+        var plan = ShardPlan.ReadOrCreate(cohort.Output, cohort.Shard.Count, cohortSlides);
+        return (plan.SlidesOf(cohort.Shard.Index).ToList(), plan.Slides.Select(s => s.Input).ToList(), plan.NotPlanned(cohortSlides), plan);
     }
 
     /// <summary>
@@ -75,19 +102,9 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         var started = DateTime.UtcNow;
         var shard = cohort.Shard;
         Directory.CreateDirectory(cohort.Output);
-        List<SlideInput> mine, planned, notPlanned;
-        ShardPlan? plan = null;
-        if (shard.Count == 1)
+        var (mine, planned, notPlanned, plan) = Assign(cohortSlides, cohort);
+        if (plan is not null)
         {
-            mine = cohortSlides.OrderBy(s => s.SlideId, StringComparer.Ordinal).ToList();
-            (planned, notPlanned) = (cohortSlides.ToList(), []);
-        }
-        else
-        {
-            plan = ShardPlan.ReadOrCreate(cohort.Output, shard.Count, cohortSlides);
-            mine = plan.SlidesOf(shard.Index).ToList();
-            planned = plan.Slides.Select(s => s.Input).ToList();
-            notPlanned = plan.NotPlanned(cohortSlides);
             Info?.Invoke($"shard plan {plan.File} ({plan.Slides.Count} slide(s), written {plan.CreatedUtc:u}).");
             foreach (var s in notPlanned)
                 Warning?.Invoke($"{s.Path}: not planned (it came after {plan.File} was written); the run after this one picks it up.");
@@ -138,6 +155,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             if (Annotator is not null) provenance["annotations"] = Annotator.Score(slide.SlideId, slide.Path, result);
             HeatmapWriter.Write(result, folder, slide.SlideId, model.Path, clock.Elapsed.TotalSeconds, provenance, cancel);
             var summary = JsonNode.Parse(File.ReadAllText(paths.SummaryJson))!;
+            _scored.Add(summary["scoring"]?.DeepClone());
             var row = SlideRecord.FromSummary(slide, summary, SlideRecord.Ok, clock.Elapsed.TotalSeconds, shardText);
             Info?.Invoke($"{slide.SlideId}: {row.WindowsScored:N0} windows, slide score {(row.SlideScore is { } sc ? sc.ToString("F3", System.Globalization.CultureInfo.InvariantCulture) : "n/a (no tissue)")}, {row.Regions} region(s), {clock.Elapsed.TotalSeconds:F1} s.");
             return row;
@@ -203,6 +221,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             ["complete"] = ended is not null && rows.Count == mine.Count,
             ["slides"] = mine.Count,
             ["plan"] = plan?.Generation,
+            ["scoring"] = SlideCost.Total(_scored),
             ["cohort"] = Slides(cohortSlides),
             ["notPlanned"] = Slides(notPlanned),
         };
