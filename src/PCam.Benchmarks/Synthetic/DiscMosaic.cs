@@ -1,4 +1,4 @@
-using PCam.MLNet.Slides;
+using PCam.MLNet.Slides.Reading;
 
 namespace PCam.Benchmarks.Synthetic;
 

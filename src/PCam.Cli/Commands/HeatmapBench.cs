@@ -3,7 +3,8 @@ using System.Diagnostics;
 using BitMiracle.LibTiff.Classic;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.Cli.Commands;
 

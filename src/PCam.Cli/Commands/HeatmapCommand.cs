@@ -1,9 +1,10 @@
 using System.CommandLine;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Training;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.Cli.Commands;
 

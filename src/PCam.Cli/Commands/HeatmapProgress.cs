@@ -1,5 +1,5 @@
-using PCam.MLNet.Slides;
 using Spectre.Console;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.Cli.Commands;
 

@@ -3,8 +3,8 @@ using System.Globalization;
 using PCam.Benchmarks.Synthetic;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Evaluation;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.Cli.Commands;
 

@@ -46,7 +46,7 @@ public sealed class SharedSampleMissingException(string message) : Exception(mes
 /// </summary>
 public static class NativeTools
 {
-    public static bool OpenSlide => Require(PCam.MLNet.Slides.OpenSlideSlide.IsAvailable, "libopenslide (Debian 12: libopenslide0, Debian 13: libopenslide1)");
+    public static bool OpenSlide => Require(PCam.MLNet.Slides.Reading.OpenSlideSlide.IsAvailable, "libopenslide (Debian 12: libopenslide0, Debian 13: libopenslide1)");
     public static bool Vips => Require(OnPath("vips"), "vips (libvips-tools)");
 
     public static bool Require(bool present, string what) => Resolve(present, what, Environment.GetEnvironmentVariable("CI"));

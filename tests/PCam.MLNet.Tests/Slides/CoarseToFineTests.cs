@@ -2,11 +2,11 @@ using System.Text.Json.Nodes;
 using PCam.Benchmarks.Synthetic;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Tests.Cli;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
 using Xunit;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Tests.Slides;
 

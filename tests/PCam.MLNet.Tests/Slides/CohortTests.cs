@@ -1,10 +1,11 @@
 using PCam.MLNet.Data;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Tests.Cli;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
 using Xunit;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Tests.Slides;
 

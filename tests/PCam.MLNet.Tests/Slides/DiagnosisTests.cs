@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML;
 using PCam.MLNet.Data;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Diagnosis;
 using PCam.MLNet.Tests.Cli;
@@ -9,6 +8,7 @@ using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
 using PCam.MLNet.Training;
 using Xunit;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Tests.Slides;
 

@@ -5,13 +5,15 @@ using Microsoft.ML;
 using PCam.Benchmarks.Synthetic;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Tests.Cli;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
 using PCam.MLNet.Training;
 using SkiaSharp;
 using Xunit;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Tests.Slides;
 

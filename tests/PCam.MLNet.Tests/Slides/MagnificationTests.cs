@@ -1,8 +1,9 @@
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Tests.Data;
 using Xunit;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
 
 namespace PCam.MLNet.Tests.Slides;
 

@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using BitMiracle.LibTiff.Classic;
 using PCam.MLNet.Data;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Tests.Data;
 using Xunit;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
 
 namespace PCam.MLNet.Tests.Slides;
 

@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Tests.Cli;
 using PCam.MLNet.Tests.Data;
 using Xunit;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
 
 namespace PCam.MLNet.Tests.Slides;
 

@@ -2,11 +2,11 @@ using System.IO.Compression;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Featurization;
 using PCam.MLNet.Training;
 using Xunit;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Tests.Slides;
 

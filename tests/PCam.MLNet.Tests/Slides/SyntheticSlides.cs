@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using PCam.MLNet.Slides;
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Reading;
 
 namespace PCam.MLNet.Tests.Slides;
 

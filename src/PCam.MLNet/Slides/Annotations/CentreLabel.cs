@@ -1,3 +1,5 @@
+using PCam.MLNet.Slides.Heatmap;
+
 namespace PCam.MLNet.Slides.Annotations;
 
 /// <summary>The label of one 96x96 window by PCam's rule, from an annotation.</summary>

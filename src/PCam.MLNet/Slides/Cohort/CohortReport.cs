@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Slides.Cohort;
 

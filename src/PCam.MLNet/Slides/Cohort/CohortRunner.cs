@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Slides.Cohort;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Slides.Diagnosis;
 

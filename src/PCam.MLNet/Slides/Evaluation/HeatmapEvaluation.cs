@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Slides.Evaluation;
 

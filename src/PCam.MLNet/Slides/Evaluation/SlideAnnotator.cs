@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Slides.Evaluation;
 

@@ -1,4 +1,5 @@
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Heatmap;
 
 namespace PCam.MLNet.Slides.Evaluation;
 

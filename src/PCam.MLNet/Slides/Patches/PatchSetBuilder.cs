@@ -5,6 +5,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
 
 namespace PCam.MLNet.Slides.Patches;
 

@@ -1,7 +1,7 @@
 using PCam.MLNet.Data;
 using SkiaSharp;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Reading;
 
 /// <summary>
 /// A PNG or JPEG decoded whole with SkiaSharp (one level, resolution unknown). Strict: 8-bit RGB(A) only, and the

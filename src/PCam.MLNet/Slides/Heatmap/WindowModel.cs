@@ -5,7 +5,7 @@ using Microsoft.ML.Transforms.Onnx;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Training;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>
 /// A model zip split into its two stages so windows can be scored in batches: the zip's own ONNX featurizer graph

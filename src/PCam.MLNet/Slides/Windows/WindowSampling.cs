@@ -1,6 +1,8 @@
 using PCam.MLNet.Data;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Heatmap;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Windows;
 
 /// <summary>
 /// How a slide's windows are read so that each covers 96 x <see cref="TargetMicronsPerPixel"/> um (PCam's field of view

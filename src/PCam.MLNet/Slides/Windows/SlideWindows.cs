@@ -1,6 +1,8 @@
 using PCam.MLNet.Data;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Heatmap;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Windows;
 
 /// <summary>
 /// The grid of 96 x 96 windows of a slide at the sampling's target um/px: window (i, j) starts at

@@ -1,4 +1,6 @@
-namespace PCam.MLNet.Slides;
+using PCam.MLNet.Slides.Reading;
+
+namespace PCam.MLNet.Slides.Windows;
 
 /// <summary>
 /// A thumbnail of the selected level (mean colour of each <see cref="Factor"/> x <see cref="Factor"/> block, read band by

@@ -1,4 +1,4 @@
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>A tumour region: its polygon cells, area and the window probabilities inside it.</summary>
 public sealed record Lesion(CellRegion Region, double? AreaUm2, double MaxProbability, double MeanProbability, double MaxSmoothed)

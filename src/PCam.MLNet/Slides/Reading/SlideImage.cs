@@ -1,6 +1,7 @@
 using PCam.MLNet.Data;
+using PCam.MLNet.Slides.Windows;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Reading;
 
 /// <summary>Which reader opens a slide: Auto (by content and extension), or one forced (--reader).</summary>
 public enum SlideReaderKind { Auto, LibTiff, OpenSlide }

@@ -1,4 +1,4 @@
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>One connected region of grid cells: its outer ring, its holes (closed rings of grid corners) and its cells.</summary>
 public sealed record CellRegion(List<(int X, int Y)> Outer, List<List<(int X, int Y)>> Holes, List<int> Cells);

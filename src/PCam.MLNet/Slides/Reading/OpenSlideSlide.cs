@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using PCam.MLNet.Data;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Reading;
 
 /// <summary>
 /// A slide read with the system's OpenSlide (P/Invoke to libopenslide: Debian/Ubuntu `libopenslide0`, Homebrew

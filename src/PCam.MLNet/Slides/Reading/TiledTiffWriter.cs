@@ -1,7 +1,7 @@
 using BitMiracle.LibTiff.Classic;
 
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Reading;
 
 /// <summary>
 /// Writes an 8-bit RGB tiled TIFF, one tile at a time (levels as successive IFDs, level 0 first, later ones marked

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>What scoring a slide cost, stage by stage, as the summary.json and run.json record it.</summary>
 public static class SlideCost

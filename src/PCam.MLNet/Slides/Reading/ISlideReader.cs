@@ -1,4 +1,4 @@
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Reading;
 
 /// <summary>
 /// The slide reader contract: a pyramid of RGB levels read by region. Everything above it (window sampling at a

@@ -6,8 +6,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Reporting;
 using SkiaSharp;
+using PCam.MLNet.Slides.Windows;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>The four outputs of one image, written to temp files in the output folder and renamed only when all four are complete.</summary>
 public static class HeatmapWriter

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using PCam.MLNet.Data;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>One slide's planned work: tissue windows at the fine stride and in the coarse stage (null when it cannot be opened).</summary>
 public sealed record SlidePlan(string Path, long? TissueWindows, long? CoarseWindows, string? Error);

@@ -3,8 +3,10 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Slides.Reading;
+using PCam.MLNet.Slides.Windows;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>Settings of `pcam heatmap` (defaults documented here and in the README).</summary>
 public sealed class HeatmapOptions

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using BitMiracle.LibTiff.Classic;
 using PCam.MLNet.Data;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Reading;
 
 /// <summary>
 /// TIFF read with LibTiff.NET one tile (or strip) at a time. Levels: IFD 0, then every other tiled IFD of the same

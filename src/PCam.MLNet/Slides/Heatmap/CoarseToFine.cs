@@ -1,4 +1,4 @@
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>One stage of a slide's scoring: which windows it scored and how long it took.</summary>
 public sealed record ScoringStage(string Name, int Stride, long Windows, double Seconds);

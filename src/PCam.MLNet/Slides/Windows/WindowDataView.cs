@@ -3,7 +3,7 @@ using Microsoft.ML.Data;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 
-namespace PCam.MLNet.Slides;
+namespace PCam.MLNet.Slides.Windows;
 
 /// <summary>
 /// A lazy IDataView of 96x96 windows of a slide: the grid cell (Column, Row), X and Y (top-left, pixels of the read

@@ -1,4 +1,6 @@
-namespace PCam.MLNet.Slides;
+using PCam.MLNet.Slides.Heatmap;
+
+namespace PCam.MLNet.Slides.Windows;
 
 /// <summary>
 /// Resamples an n x n RGB square to 96 x 96, separably: area averaging when shrinking (each output pixel is the mean of
