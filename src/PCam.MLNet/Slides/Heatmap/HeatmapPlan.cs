@@ -49,7 +49,7 @@ public sealed class HeatmapPlan
             var sampling = WindowSampling.Choose(slide, options.TargetMicronsPerPixel, options.MicronsPerPixel, options.Level);
             slide.SelectLevel(sampling.Level);
             var grid = new SlideWindows(slide, sampling, options.Stride);
-            var mask = TissueMask.Compute(slide, cancel);
+            var mask = TissueMask.Compute(slide, sampling.Level, cancel);
             var windows = SlideHeatmap.TissueWindows(grid, options.UseTissueMask ? mask : mask.AllTissue(), options);
             int k = options.CoarseFactor;
             return new SlidePlan(path, windows.Count, k > 1 ? CoarseToFine.Coarse(windows, k).Count : windows.Count, null);

@@ -134,7 +134,7 @@ public static class SlideHeatmap
             info?.Invoke($"warning: {input}: level 0 is {sampling.LevelMicronsPerPixel:0.###} um/px, coarser than {sampling.TargetMicronsPerPixel} um/px; windows are enlarged (x{1 / sampling.Scale:F2}).");
 
         var clock = Stopwatch.StartNew();
-        var mask = TissueMask.Compute(slide, cancel);
+        var mask = TissueMask.Compute(slide, sampling.Level, cancel);
         if (!options.UseTissueMask) mask = mask.AllTissue();
         double maskSeconds = clock.Elapsed.TotalSeconds;
 

@@ -164,7 +164,7 @@ public static class PatchSetBuilder
         var sampling = WindowSampling.Choose(reader, options.TargetMicronsPerPixel, options.MicronsPerPixel);
         reader.SelectLevel(sampling.Level);
         var windows = new SlideWindows(reader, sampling, GridStride);
-        var mask = TissueMask.Compute(reader, cancel);
+        var mask = TissueMask.Compute(reader, sampling.Level, cancel);
         var level = windows.Level;
         double pixel = sampling.Scale * level.DownsampleX;
         int r = sampling.RegionSize;

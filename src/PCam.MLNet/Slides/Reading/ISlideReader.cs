@@ -25,4 +25,10 @@ public interface ISlideReader : IDisposable
     string? MicronsPerPixelSource { get; }
     /// <summary>Copies the w x h region at (x, y) of <paramref name="level"/> (level pixels) into <paramref name="rgb"/> (HWC RGB, w*h*3 bytes).</summary>
     void ReadRegion(int level, int x, int y, int w, int h, Span<byte> rgb);
+    /// <summary>
+    /// Tells the reader that rows of <paramref name="level"/> above <paramref name="y"/> will not be read again (readers
+    /// move down the image), so it may drop cached tiles there; <c>int.MaxValue</c> drops them all. A reader without a
+    /// cache does nothing.
+    /// </summary>
+    void Evict(int level, int y);
 }

@@ -112,6 +112,12 @@ public abstract class SlideImage : ISlideReader
         ReadRegion(x, y, w, h, rgb);
     }
 
+    /// <inheritdoc/>
+    public void Evict(int level, int y)
+    {
+        if (level == LevelIndex) Evict(y); // only the selected level holds cached tiles
+    }
+
     public void SelectLevel(int level)
     {
         if (level < 0 || level >= Levels.Count)

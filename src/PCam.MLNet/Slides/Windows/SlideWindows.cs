@@ -94,6 +94,6 @@ public sealed class SlideWindows
     /// <summary>Drops the slide's cached tiles above level row <paramref name="y"/> (windows are read top to bottom).</summary>
     public void Evict(int y)
     {
-        if (Slide is SlideImage s) s.Evict(y);
+        Slide.Evict(Level.Index, y);
     }
 }

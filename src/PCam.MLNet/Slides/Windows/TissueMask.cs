@@ -60,10 +60,10 @@ public sealed class TissueMask
         return (double)count / ((x1 - x0) * (y1 - y0));
     }
 
-    /// <summary>Reads the selected level of <paramref name="slide"/> once, band by band, into the thumbnail and mask.</summary>
-    public static TissueMask Compute(SlideImage slide, CancellationToken cancel = default)
+    /// <summary>Reads <paramref name="levelIndex"/> of <paramref name="slide"/> once, band by band, into the thumbnail and mask.</summary>
+    public static TissueMask Compute(ISlideReader slide, int levelIndex, CancellationToken cancel = default)
     {
-        var level = slide.Level;
+        var level = slide.Levels[levelIndex];
         int factor = 1;
         while (Math.Max(level.Width, level.Height) / factor > TargetSide) factor *= 2;
         int tw = level.Width / factor, th = level.Height / factor;
@@ -75,8 +75,8 @@ public sealed class TissueMask
         {
             cancel.ThrowIfCancellationRequested();
             int y = ty * factor;
-            slide.ReadRegion(0, y, tw * factor, factor, band);
-            slide.Evict(y + factor);
+            slide.ReadRegion(levelIndex, 0, y, tw * factor, factor, band);
+            slide.Evict(levelIndex, y + factor);
             Array.Clear(sums);
             int stride = tw * factor * 3;
             for (int r = 0; r < factor; r++)
@@ -100,7 +100,7 @@ public sealed class TissueMask
                 saturation[ty * tw + tx] = max == 0 ? (byte)0 : (byte)((255 * (max - min) + max / 2) / max);
             }
         }
-        slide.Evict(int.MaxValue);
+        slide.Evict(levelIndex, int.MaxValue);
         double threshold = Math.Clamp(Otsu(saturation), MinSaturationThreshold, MaxSaturationThreshold);
         int cut = (int)Math.Ceiling(threshold * 255 - 1e-9);
         var tissue = new byte[tw * th];
