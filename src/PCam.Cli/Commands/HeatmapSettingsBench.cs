@@ -5,6 +5,7 @@ using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
 using PCam.MLNet.Slides.Evaluation;
 using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Training;
 
 namespace PCam.Cli.Commands;
 
@@ -79,7 +80,7 @@ internal static class HeatmapSettingsBench
             {
                 var disc = mosaic.DiscCells(baseOptions.Stride, r.GridWidth, r.GridHeight);
                 var cells = Enumerable.Range(0, r.Probability.Length).Where(c => !float.IsNaN(r.Probability[c])).Select(c => (r.Probability[c], disc.Contains(c))).ToList();
-                double auc = SlideScoring.Auc(cells);
+                double auc = Curves.Auc(cells);
                 double coverage = r.Lesions.Lesions.Count > 0 ? r.Lesions.Lesions[0].Region.Cells.Count(disc.Contains) / (double)disc.Count : 0;
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {model} | {slide} | {setting} | {r.WindowsScored:N0} | {seconds:F1} | {seconds / baseline[model]:F2} | {auc:F4} | {r.Lesions.Lesions.Count} | {coverage:P1} |"));

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PCam.MLNet.Data;
 using PCam.MLNet.Slides.Annotations;
+using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Patches;
 using PCam.MLNet.Training;
 
@@ -92,7 +93,7 @@ internal static class PatchSlides
         var lines = File.ReadAllLines(path);
         for (int n = 0; n < lines.Length; n++)
         {
-            var cells = lines[n].Split(',').Select(c => c.Trim()).ToArray();
+            var cells = Csv.Split(lines[n]).Select(c => c.Trim()).ToArray();
             if (cells.Length == 0 || cells[0].Length == 0) continue;
             if (n == 0 && cells.Length >= 2 && cells[1].Equals("label", StringComparison.OrdinalIgnoreCase)) continue;
             if (cells.Length < 2) throw new PCamDataException($"{path}: line {n + 1}: expected slide_id,label.");
@@ -101,10 +102,6 @@ internal static class PatchSlides
         return result;
     }
 
-    static bool ParseLabel(string s, string where) => s.ToLowerInvariant() switch
-    {
-        "1" or "tumor" or "tumour" or "positive" or "true" => true,
-        "0" or "normal" or "negative" or "false" => false,
-        _ => throw new PCamDataException($"{where}: label '{s}' is not 0/1, normal/tumor."),
-    };
+    static bool ParseLabel(string s, string where) =>
+        SlideLabel.Parse(s) ?? throw new PCamDataException($"{where}: label '{s}' is not 0/1, normal/tumor.");
 }

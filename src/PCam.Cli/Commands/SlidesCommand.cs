@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using PCam.MLNet;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Diagnosis;
+using PCam.MLNet.Reporting;
 
 namespace PCam.Cli.Commands;
 

@@ -40,9 +40,9 @@ public sealed class KaggleSource : IPatchSource
             lineNo++;
             var line = raw.Trim();
             if (line.Length == 0) continue;
-            var parts = line.Split(',');
+            var parts = Csv.Split(line);
             if (lineNo == 1 && parts[0].Trim().Equals("id", StringComparison.OrdinalIgnoreCase)) continue; // header
-            if (parts.Length != 2 || parts[1].Trim() is not ("0" or "1"))
+            if (parts.Count != 2 || parts[1].Trim() is not ("0" or "1"))
                 throw new PCamDataException($"{csv}: line {lineNo}: expected 'id,label' with label 0 or 1, found '{line}'");
             var path = Path.Combine(dir, "train", parts[0].Trim() + ".tif");
             if (!File.Exists(path)) throw new PCamDataException($"{csv}: line {lineNo}: image {path} not found");

@@ -71,6 +71,14 @@ public static class Curves
         return new RocCurve(fpr, tpr, th, auc);
     }
 
+    /// <summary>The ROC AUC of (probability, label) pairs (<see cref="Roc"/>'s: ties count half); NaN without both classes.</summary>
+    public static double Auc(IReadOnlyList<(float P, bool T)> scores)
+    {
+        var rows = new ScoredPatch[scores.Count];
+        for (var i = 0; i < rows.Length; i++) rows[i] = new ScoredPatch(i, scores[i].T, scores[i].P, false);
+        return Roc(rows).Auc;
+    }
+
     /// <summary>Brute-force pairwise AUC: P(score of a positive &gt; score of a negative), ties count half. O(P*N); for checks.</summary>
     public static double PairwiseAuc(IReadOnlyList<ScoredPatch> rows)
     {

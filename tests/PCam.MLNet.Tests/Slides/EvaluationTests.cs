@@ -2,6 +2,7 @@ using PCam.MLNet.Slides.Annotations;
 using PCam.MLNet.Slides.Evaluation;
 using PCam.MLNet.Slides.Patches;
 using Xunit;
+using PCam.MLNet.Training;
 
 namespace PCam.MLNet.Tests.Slides;
 
@@ -106,10 +107,10 @@ public sealed class EvaluationTests
     [Fact]
     public void RankAucCountsTiesHalf()
     {
-        Assert.Equal(1.0, SlideScoring.Auc([(0.9f, true), (0.1f, false)]));
-        Assert.Equal(0.5, SlideScoring.Auc([(0.5f, true), (0.5f, false)]));
-        Assert.Equal(0.75, SlideScoring.Auc([(0.8f, true), (0.4f, true), (0.6f, false), (0.2f, false)]));
-        Assert.True(double.IsNaN(SlideScoring.Auc([(0.8f, true)])));
+        Assert.Equal(1.0, Curves.Auc([(0.9f, true), (0.1f, false)]));
+        Assert.Equal(0.5, Curves.Auc([(0.5f, true), (0.5f, false)]));
+        Assert.Equal(0.75, Curves.Auc([(0.8f, true), (0.4f, true), (0.6f, false), (0.2f, false)]));
+        Assert.True(double.IsNaN(Curves.Auc([(0.8f, true)])));
     }
 
     [Theory]

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
 using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Slides.Cohort;
 

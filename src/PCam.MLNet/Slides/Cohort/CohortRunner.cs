@@ -7,6 +7,7 @@ using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
 using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Slides.Cohort;
 
@@ -141,10 +142,10 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             if (!File.Exists(slide.Path)) throw new PCamDataException($"{slide.Path}: no such file.");
             var source = SourceIdentity(slide.Path);
             if (!cohort.Force && Complete(paths, modelSha, settingsKey, source) is { } done
-                && (Annotator is null || (string?)done["annotations"]?["key"] == Annotator.Key(slide.SlideId, slide.Path)))
+                && (Annotator is null || done.Annotations?.Key == Annotator.Key(slide.SlideId, slide.Path)))
             {
                 Info?.Invoke($"{slide.SlideId}: skipped (outputs complete for this model, settings and file).");
-                return SlideRecord.FromSummary(slide, done, SlideRecord.Skipped, (double?)done["seconds"]?["total"] ?? 0, shardText);
+                return SlideRecord.FromSummary(slide, done, SlideRecord.Skipped, done.Seconds?.Total ?? 0, shardText);
             }
             var result = SlideHeatmap.Run(model, slide.Path, options, (d, t) => Progress?.Invoke(slide.SlideId, d, t),
                 m => { if (m.StartsWith("warning: ", StringComparison.Ordinal)) Warning?.Invoke(m["warning: ".Length..]); else Info?.Invoke(m); }, cancel);
@@ -155,8 +156,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             };
             if (Annotator is not null) provenance["annotations"] = Annotator.Score(slide.SlideId, slide.Path, result);
             HeatmapWriter.Write(result, folder, slide.SlideId, model.Path, clock.Elapsed.TotalSeconds, provenance, cancel);
-            var summary = JsonNode.Parse(File.ReadAllText(paths.SummaryJson))!;
-            _scored.Add(summary["scoring"]?.DeepClone());
+            var summary = SlideSummary.Read(paths.SummaryJson);
+            _scored.Add(summary.Scoring?.DeepClone());
             var row = SlideRecord.FromSummary(slide, summary, SlideRecord.Ok, clock.Elapsed.TotalSeconds, shardText);
             Info?.Invoke($"{slide.SlideId}: {row.WindowsScored:N0} windows, slide score {(row.SlideScore is { } sc ? sc.ToString("F3", System.Globalization.CultureInfo.InvariantCulture) : "n/a (no tissue)")}, {row.Regions} region(s), {clock.Elapsed.TotalSeconds:F1} s.");
             return row;
@@ -189,14 +190,14 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             || (e is InvalidOperationException && e is not PCamModelException);
 
     /// <summary>The slide's summary when its folder holds all five outputs and the summary matches; else null.</summary>
-    public static JsonNode? Complete(HeatmapWriter.Outputs paths, string modelSha, string settingsKey, JsonObject source)
+    public static SlideSummary? Complete(HeatmapWriter.Outputs paths, string modelSha, string settingsKey, JsonObject source)
     {
         if (!paths.Files.All(File.Exists)) return null;
         try
         {
-            var s = JsonNode.Parse(File.ReadAllText(paths.SummaryJson));
-            if (s is null || (string?)s["modelSha256"] != modelSha || (string?)s["settingsKey"] != settingsKey) return null;
-            return JsonNode.DeepEquals(s["source"], source) ? s : null;
+            var s = SlideSummary.Read(paths.SummaryJson);
+            if (s.ModelSha256 != modelSha || s.SettingsKey != settingsKey) return null;
+            return JsonNode.DeepEquals(s.Source, source) ? s : null;
         }
         catch (JsonException) { return null; }
     }

@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Data;
+using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Slides.Cohort;
 
@@ -73,17 +76,17 @@ public sealed record SlideRecord
     }
 
     /// <summary>A row from a finished slide's summary.json (resumed or just written).</summary>
-    public static SlideRecord FromSummary(SlideInput slide, JsonNode summary, string status, double seconds, string shard) => new()
+    public static SlideRecord FromSummary(SlideInput slide, SlideSummary summary, string status, double seconds, string shard) => new()
     {
         SlideId = slide.SlideId, Path = slide.Path, Label = slide.Label, Status = status,
-        Level = (int?)summary["level"], LevelMicronsPerPixel = (double?)summary["levelMicronsPerPixel"],
-        WindowMicronsPerPixel = (double?)summary["micronsPerPixel"], Scale = (double?)summary["scale"],
-        WindowsScored = (long?)summary["windowsScored"], SlideScore = (double?)summary["slideScore"],
-        TumourAreaMm2 = (double?)summary["tumourAreaMm2"], Regions = (int?)summary["regions"], Seconds = seconds, Shard = shard,
-        WindowAuc = (double?)summary["annotations"]?["windowAuc"], WindowAccuracy = (double?)summary["annotations"]?["windowAccuracy"],
-        Dice = (double?)summary["annotations"]?["dice"], LesionsDetected = (int?)summary["annotations"]?["lesionsDetected"],
-        DetectableLesions = (int?)summary["annotations"]?["detectableLesions"], FalsePositiveRegions = (int?)summary["annotations"]?["falsePositiveRegions"],
-        LesionCategory = (string?)summary["diagnosis"]?["lesionCategory"], LargestDiameterMm = (double?)summary["diagnosis"]?["largestDiameterMm"],
+        Level = summary.Level, LevelMicronsPerPixel = summary.LevelMicronsPerPixel,
+        WindowMicronsPerPixel = summary.MicronsPerPixel, Scale = summary.Scale,
+        WindowsScored = summary.WindowsScored, SlideScore = summary.SlideScore,
+        TumourAreaMm2 = summary.TumourAreaMm2, Regions = summary.Regions, Seconds = seconds, Shard = shard,
+        WindowAuc = summary.Annotations?.WindowAuc, WindowAccuracy = summary.Annotations?.WindowAccuracy,
+        Dice = summary.Annotations?.Dice, LesionsDetected = summary.Annotations?.LesionsDetected,
+        DetectableLesions = summary.Annotations?.DetectableLesions, FalsePositiveRegions = summary.Annotations?.FalsePositiveRegions,
+        LesionCategory = (string?)summary.Diagnosis?["lesionCategory"], LargestDiameterMm = (double?)summary.Diagnosis?["largestDiameterMm"],
     };
 
     public static void WriteAll(string path, IEnumerable<SlideRecord> rows)
@@ -100,25 +103,5 @@ public sealed record SlideRecord
         if (lines.Count == 0) return [];
         var header = Csv.Split(lines[0]);
         return lines.Skip(1).Select(l => FromCsv(header, Csv.Split(l))).ToList();
-    }
-}
-
-/// <summary>Temp file + rename in the target's folder.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string text)
-    {
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, text, new UTF8Encoding(false));
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
     }
 }

@@ -4,6 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Data;
+using PCam.MLNet.Reporting;
 
 namespace PCam.MLNet.Slides.Diagnosis;
 
@@ -32,7 +34,7 @@ public static class CohortDiagnosis
         {
             var summary = HeatmapWriter.PathsFor(CohortRunner.SlideFolder(results, row.SlideId), row.SlideId).SummaryJson;
             SlideFeatures? features = null;
-            try { features = File.Exists(summary) ? SlideFeatures.FromJson(JsonNode.Parse(File.ReadAllText(summary))?["diagnosis"]) : null; }
+            try { features = File.Exists(summary) ? SlideSummary.Read(summary).Features : null; }
             catch (JsonException) { }
             list.Add(new SlideDiagnosis(row, features, PnStage.PatientOf(row.SlideId)));
         }

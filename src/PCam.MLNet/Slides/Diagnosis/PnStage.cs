@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using PCam.MLNet.Slides.Cohort;
+using PCam.MLNet.Data;
 
 namespace PCam.MLNet.Slides.Diagnosis;
 

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers.FastTree;
 using PCam.MLNet.Slides.Evaluation;
+using PCam.MLNet.Training;
 
 namespace PCam.MLNet.Slides.Diagnosis;
 
@@ -126,7 +127,7 @@ public sealed class SlideClassifier
         return fold;
     }
 
-    private static double Auc(double[] score, bool[] truth) => SlideScoring.Auc(score.Select((s, i) => ((float)s, truth[i])).ToList());
+    private static double Auc(double[] score, bool[] truth) => Curves.Auc(score.Select((s, i) => ((float)s, truth[i])).ToList());
 
     /// <summary>Paired bootstrap over slides: the model's AUC, the baseline's and their difference on the same resamples.</summary>
     public static (AucInterval Model, AucInterval Baseline, AucInterval Difference) Intervals(double[] model, double[] baseline, bool[] truth, int resamples, int seed)

@@ -4,6 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Slides.Annotations;
 using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Reporting;
+using PCam.MLNet.Training;
 
 namespace PCam.MLNet.Slides.Evaluation;
 
@@ -70,43 +72,42 @@ public static class HeatmapEvaluation
     /// <summary>The cohort from the slides' summaries (those with an "annotations" block): slide-level ROC AUC of the
     /// slide score against the slide labels (annotated tumour, or the slide's label when given) and Camelyon16's FROC;
     /// written to annotations.json and froc.csv. Returns null when no slide was scored against annotations.</summary>
-    public static JsonObject? WriteCohort(string outputDir, IReadOnlyList<(string SlideId, string? Label, JsonNode Summary)> slides)
+    public static JsonObject? WriteCohort(string outputDir, IReadOnlyList<(string SlideId, string? Label, SlideSummary Summary)> slides)
     {
-        var scored = slides.Where(s => s.Summary["annotations"] is JsonObject).ToList();
+        var scored = slides.Where(s => s.Summary.Annotations is not null).ToList();
         if (scored.Count == 0) return null;
         var frocSlides = new List<FrocSlide>();
         var slideScores = new List<(float, bool)>();
         var perSlide = new JsonArray();
         foreach (var (id, label, summary) in scored)
         {
-            var a = summary["annotations"]!;
-            var f = a["froc"]!;
-            frocSlides.Add(new FrocSlide(id, f["falsePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(),
-                f["truePositiveProbabilities"]!.AsArray().Select(n => n!.GetValue<double>()).ToList(), f["lesions"]!.GetValue<int>()));
-            bool tumour = ParseLabel(label) ?? a["tumourSlide"]!.GetValue<bool>();
+            var a = summary.Annotations!;
+            var f = a.Froc;
+            frocSlides.Add(new FrocSlide(id, f.FalsePositiveProbabilities.ToList(), f.TruePositiveProbabilities.ToList(), f.Lesions));
+            bool tumour = Cohort.SlideLabel.Parse(label) ?? a.TumourSlide;
             // The cohort's slide score is the heatmap's own (max of the smoothed grid; null for a slide without tissue).
-            double? score = (double?)summary["slideScore"];
+            double? score = summary.SlideScore;
             if (score is { } sc) slideScores.Add(((float)sc, tumour));
             perSlide.Add(new JsonObject
             {
-                ["slide"] = id, ["tumourSlide"] = tumour, ["slideScore"] = score, ["windowAuc"] = a["windowAuc"]?.DeepClone(),
-                ["windowAccuracy"] = a["windowAccuracy"]?.DeepClone(), ["dice"] = a["dice"]?.DeepClone(),
-                ["lesionsDetected"] = a["lesionsDetected"]?.DeepClone(), ["detectableLesions"] = a["detectableLesions"]?.DeepClone(),
-                ["falsePositiveRegions"] = a["falsePositiveRegions"]?.DeepClone(),
+                ["slide"] = id, ["tumourSlide"] = tumour, ["slideScore"] = score, ["windowAuc"] = a.WindowAuc,
+                ["windowAccuracy"] = a.WindowAccuracy, ["dice"] = a.Dice,
+                ["lesionsDetected"] = a.LesionsDetected, ["detectableLesions"] = a.DetectableLesions,
+                ["falsePositiveRegions"] = a.FalsePositiveRegions,
             });
         }
         var froc = Froc.Compute(frocSlides);
-        double? Mean(string key)
+        double? Mean(Func<SummaryAnnotations, double?> value)
         {
-            var v = scored.Select(s => (double?)s.Summary["annotations"]![key]).Where(x => x is not null).Select(x => x!.Value).ToArray();
+            var v = scored.Select(s => value(s.Summary.Annotations!)).Where(x => x is not null).Select(x => x!.Value).ToArray();
             return v.Length == 0 ? null : Math.Round(v.Average(), 6);
         }
-        int Sum(string key) => scored.Sum(s => (int?)s.Summary["annotations"]![key] ?? 0);
+        int Sum(Func<SummaryAnnotations, int?> value) => scored.Sum(s => value(s.Summary.Annotations!) ?? 0);
         var json = new JsonObject
         {
             ["slides"] = scored.Count,
             ["tumourSlides"] = slideScores.Count(s => s.Item2),
-            ["slideAuc"] = Num(SlideScoring.Auc(slideScores)),
+            ["slideAuc"] = Num(Curves.Auc(slideScores)),
             ["slideScore"] = "the heatmap's slide score (summary.json slideScore)",
             ["froc"] = new JsonObject
             {
@@ -116,20 +117,20 @@ public static class HeatmapEvaluation
                 ["lesions"] = frocSlides.Sum(s => s.Lesions),
                 ["rule"] = "Camelyon16 Evaluation_FROC.py: one detection per predicted region at its most probable window's centre; hits on the evaluation mask, ITC ignored; sensitivity interpolated at 1/4, 1/2, 1, 2, 4, 8 FPs per slide and averaged",
             },
-            ["windowAucMean"] = Mean("windowAuc"),
-            ["windowAccuracyMean"] = Mean("windowAccuracy"),
-            ["diceMean"] = Mean("dice"),
-            ["lesionsDetected"] = Sum("lesionsDetected"),
-            ["detectableLesions"] = Sum("detectableLesions"),
-            ["falsePositiveRegions"] = Sum("falsePositiveRegions"),
+            ["windowAucMean"] = Mean(a => a.WindowAuc),
+            ["windowAccuracyMean"] = Mean(a => a.WindowAccuracy),
+            ["diceMean"] = Mean(a => a.Dice),
+            ["lesionsDetected"] = Sum(a => a.LesionsDetected),
+            ["detectableLesions"] = Sum(a => a.DetectableLesions),
+            ["falsePositiveRegions"] = Sum(a => a.FalsePositiveRegions),
             ["perSlide"] = perSlide,
         };
         Directory.CreateDirectory(outputDir);
-        WriteAtomically(Path.Combine(outputDir, CohortJson), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        AtomicFile.WriteAllText(Path.Combine(outputDir, CohortJson), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var sb = new StringBuilder("average_false_positives,sensitivity\n");
         for (int k = 0; k < froc.AverageFalsePositives.Length; k++)
             sb.Append(F(froc.AverageFalsePositives[k])).Append(',').Append(F(froc.Sensitivity[k])).Append('\n');
-        WriteAtomically(Path.Combine(outputDir, FrocCsv), sb.ToString());
+        AtomicFile.WriteAllText(Path.Combine(outputDir, FrocCsv), sb.ToString());
         return json;
     }
 
@@ -137,12 +138,12 @@ public static class HeatmapEvaluation
     /// "annotations" block (none: nothing is written and stale annotations.json / froc.csv are removed).</summary>
     public static JsonObject? WriteCohort(string results, IEnumerable<Cohort.SlideRecord> rows)
     {
-        var slides = new List<(string, string?, JsonNode)>();
+        var slides = new List<(string, string?, SlideSummary)>();
         foreach (var r in rows.Where(r => r.Status != Cohort.SlideRecord.Failed))
         {
             var summary = HeatmapWriter.PathsFor(Cohort.CohortRunner.SlideFolder(results, r.SlideId), r.SlideId).SummaryJson;
             if (!File.Exists(summary)) continue;
-            try { slides.Add((r.SlideId, r.Label, JsonNode.Parse(File.ReadAllText(summary))!)); }
+            try { slides.Add((r.SlideId, r.Label, SlideSummary.Read(summary))); }
             catch (JsonException) { }
         }
         var json = WriteCohort(results, slides);
@@ -151,28 +152,6 @@ public static class HeatmapEvaluation
         return json;
     }
 
-    /// <summary>A slide label as slides.csv / --labels give it: 1/0, tumor/normal, ...; null when absent or unknown.</summary>
-    public static bool? ParseLabel(string? label) => label?.Trim().ToLowerInvariant() switch
-    {
-        "1" or "tumor" or "tumour" or "positive" or "true" => true,
-        "0" or "normal" or "negative" or "false" => false,
-        _ => null,
-    };
-
     private static JsonNode? Num(double v) => double.IsNaN(v) ? null : JsonValue.Create(Math.Round(v, 6));
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("0.######", CultureInfo.InvariantCulture);
-
-    private static void WriteAtomically(string path, string text)
-    {
-        var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, text);
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
 }

@@ -1,5 +1,6 @@
 using PCam.MLNet.Slides.Annotations;
 using PCam.MLNet.Slides.Heatmap;
+using PCam.MLNet.Training;
 
 namespace PCam.MLNet.Slides.Evaluation;
 
@@ -114,7 +115,7 @@ public static class SlideScoring
         {
             SlideId = slideId, IsTumourSlide = annotation.HasTumour,
             WindowsScored = scores.Count, TumourWindows = truth.LongCount(t => t),
-            WindowAuc = Auc(scores), WindowAccuracy = scores.Count == 0 ? double.NaN : correct / (double)scores.Count,
+            WindowAuc = Curves.Auc(scores), WindowAccuracy = scores.Count == 0 ? double.NaN : correct / (double)scores.Count,
             Dice = tp + fp + fn == 0 ? double.NaN : 2.0 * tp / (2.0 * tp + fp + fn),
             Lesions = mask.LesionCount, DetectableLesions = mask.DetectableLesions,
             LesionsDetected = touched.Count(l => !mask.IsItc(l)),
@@ -141,23 +142,5 @@ public static class SlideScoring
     {
         var on = grid.Probability.Select(p => !float.IsNaN(p) && p >= threshold).ToArray();
         return EvaluationMask.Label8(on, grid.GridWidth, grid.GridHeight);
-    }
-
-    /// <summary>ROC AUC by ranks (Mann-Whitney U, ties count half); NaN without both classes.</summary>
-    public static double Auc(IReadOnlyList<(float P, bool T)> scores)
-    {
-        long pos = scores.LongCount(s => s.T), neg = scores.Count - pos;
-        if (pos == 0 || neg == 0) return double.NaN;
-        var sorted = scores.OrderBy(s => s.P).ToArray();
-        double rankSum = 0;
-        for (int i = 0; i < sorted.Length;)
-        {
-            int j = i;
-            while (j < sorted.Length && sorted[j].P == sorted[i].P) j++;
-            double rank = (i + 1 + j) / 2.0; // mean of ranks i+1..j
-            for (int k = i; k < j; k++) if (sorted[k].T) rankSum += rank;
-            i = j;
-        }
-        return (rankSum - pos * (pos + 1) / 2.0) / ((double)pos * neg);
     }
 }
