@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
@@ -15,9 +14,6 @@ namespace PCam.MLNet.Slides;
 /// </summary>
 public sealed class WindowModel : IDisposable
 {
-    /// <summary>Where ML.NET's OnnxTransformer keeps the ONNX bytes in a saved TransformerChain (int32 length, then bytes).</summary>
-    public const string OnnxEntry = "TransformerChain/Transform_000/OnnxModel";
-
     private WindowModel(string path, MLContext ml, ITransformer head, BatchFeaturizer featurizer)
     {
         Path = path;
@@ -35,6 +31,7 @@ public sealed class WindowModel : IDisposable
     public static WindowModel Load(string path, ExecutionDevice device, int? threads = null, int batchSize = 64)
     {
         var ml = new MLContext(seed: 1);
+        if (OnnxModelFile.Is(path)) return LoadExported(path, ml, device, threads, batchSize);
         var loaded = PCamModel.Load(ml, path, out _);
         if (loaded is not TransformerChain<ITransformer> chain || chain.FirstOrDefault() is not OnnxTransformer)
             throw new PCamModelException($"{path}: the model is not an ONNX featurizer followed by a head (was it written by `pcam train`?).");
@@ -42,30 +39,36 @@ public sealed class WindowModel : IDisposable
         // The windows go through our own batched session below: ML.NET's session and the graph file it unpacked into the
         // temp folder are released now (kept, they doubled the featurizer's memory and left the file behind).
         ((IDisposable)chain.First()).Dispose();
-        var onnx = ReadOnnx(path);
+        var onnx = PCamModel.ReadFeaturizerGraph(path);
         // A model with external backbone weights keeps them beside the zip (PCamModel.Load has checked them).
         var weightsFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         var featurizer = new BatchFeaturizer(onnx, device, threads, weightsFolder) { MaxBatch = Math.Max(1, batchSize) };
         return new WindowModel(path, ml, head, featurizer);
     }
 
-    private static byte[] ReadOnnx(string path)
+    /// <summary>
+    /// An exported .onnx (`pcam export --format onnx`): the whole graph runs in the batched session, seen as a
+    /// featurizer whose one feature is the probability, and the head only copies that feature to Probability.
+    /// </summary>
+    private static WindowModel LoadExported(string path, MLContext ml, ExecutionDevice device, int? threads, int batchSize)
     {
-        try
-        {
-            using var zip = ZipFile.OpenRead(path);
-            var entry = zip.GetEntry(OnnxEntry) ?? throw new PCamModelException($"{path}: no {OnnxEntry} entry (not a `pcam train` model zip).");
-            using var s = entry.Open();
-            using var reader = new BinaryReader(s);
-            int length = reader.ReadInt32();
-            var bytes = reader.ReadBytes(length);
-            if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the {OnnxEntry} entry is truncated.");
-            return bytes;
-        }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
-        {
-            throw new PCamModelException($"{path}: cannot read the featurizer from the model zip ({e.Message}).", e);
-        }
+        var (bytes, _) = OnnxModelFile.Open(path);
+        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        var featurizer = new BatchFeaturizer(OnnxModelFile.AsProbabilityFeaturizer(bytes), device, threads, folder) { MaxBatch = Math.Max(1, batchSize) };
+        var head = ml.Transforms.CustomMapping<ExportedScore, ScoredProbability>((s, p) => p.Probability = s.Features[0], contractName: null)
+            .Fit(ml.Data.LoadFromEnumerable(Array.Empty<ExportedScore>()));
+        return new WindowModel(path, ml, head, featurizer);
+    }
+
+    internal sealed class ExportedScore
+    {
+        [VectorType(1)]
+        public float[] Features { get; set; } = [];
+    }
+
+    internal sealed class ScoredProbability
+    {
+        public float Probability { get; set; }
     }
 
     public void Dispose() => Featurizer.Dispose();

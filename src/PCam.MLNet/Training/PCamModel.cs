@@ -249,6 +249,30 @@ public static class PCamModel
         }
     }
 
+    /// <summary>Where ML.NET's OnnxTransformer keeps the featurizer's ONNX bytes in a saved model zip (int32 length, then bytes).</summary>
+    public const string FeaturizerEntry = "TransformerChain/Transform_000/OnnxModel";
+
+    /// <summary>The featurizer graph's bytes as the zip stores them (what its OnnxTransformer runs), read without
+    /// loading the model: the heatmap's batched featurizer and the ONNX export start from them.</summary>
+    public static byte[] ReadFeaturizerGraph(string path)
+    {
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            var entry = zip.GetEntry(FeaturizerEntry) ?? throw new PCamModelException($"{path}: no {FeaturizerEntry} entry (not a `pcam train` model zip).");
+            using var s = entry.Open();
+            using var reader = new BinaryReader(s);
+            int length = reader.ReadInt32();
+            var bytes = reader.ReadBytes(length);
+            if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the {FeaturizerEntry} entry is truncated.");
+            return bytes;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw new PCamModelException($"{path}: cannot read the featurizer from the model zip ({e.Message}).", e);
+        }
+    }
+
     /// <summary>The featurizer fingerprint recorded in the zip at training, or null (older zip).</summary>
     public static string? RecordedFingerprint(string path)
     {
