@@ -10,8 +10,7 @@ internal sealed class ExportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train` (its .metrics.json and .config.json beside it).", Required = true };
-        var format = new Option<string>("--format") { Description = "Export format: modelbuilder (NAME.mlnet, .mbconfig, .consumption.cs) or onnx (NAME.onnx and NAME.json).", DefaultValueFactory = _ => "modelbuilder" };
-        format.AcceptOnlyFromAmong("modelbuilder", "onnx");
+        var format = new Option<string>("--format") { Description = "Export format: modelbuilder (NAME.mlnet, .mbconfig, .consumption.cs) or onnx (NAME.onnx and NAME.json).", DefaultValueFactory = _ => "modelbuilder", HelpName = "modelbuilder|onnx" };
         var name = new Option<string?>("--name") { Description = "Model name: the files' stem (and the class name for modelbuilder). Default: MLModel1 for modelbuilder, the zip's name for onnx." };
         var ns = new Option<string>("--namespace") { Description = "Namespace of the generated consumption class.", DefaultValueFactory = _ => "PCamModelBuilder" };
         var output = new Option<string>("--output") { Description = "Folder to write to.", Required = true };
@@ -22,6 +21,9 @@ internal sealed class ExportCommand : ICommandFactory
         cli.Bind(cmd, (parse, log) =>
         {
             var o = cli.Out;
+            // Checked here rather than by the parser, so an unknown format is one `error:` line like every other failure.
+            if (parse.GetValue(format) is not ("modelbuilder" or "onnx") and var unknown)
+                throw new PCamExportException($"--format '{unknown}': unknown export format; use modelbuilder or onnx.");
             if (parse.GetValue(format) == "onnx")
             {
                 var x = OnnxExporter.Export(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(name));

@@ -36,6 +36,7 @@ public static class OnnxExporter
     /// <summary>Class names as WSInfer's tumour models name them; "probability" is P(class_names[1]).</summary>
     public static readonly string[] ClassNames = ["notumor", "tumor"];
 
+    private static readonly JsonSerializerOptions SidecarJson = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private const string HeadPrefix = "pcam_head_";
     /// <summary>The head's calibrated probability as ML.NET's converter names the graph output of column "Probability".</summary>
     private const string HeadProbability = "Probability.output";
@@ -74,7 +75,7 @@ public static class OnnxExporter
             var bytes = merged.ToByteArray();
             File.WriteAllBytes(Path.Combine(staging, onnxName), bytes);
             var sidecar = Sidecar(merged, bytes, zipPath, onnxName, hasData ? Path.Combine(staging, dataName) : null, dim);
-            File.WriteAllText(OnnxModelFile.SidecarPath(Path.Combine(staging, onnxName)), sidecar.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            File.WriteAllText(OnnxModelFile.SidecarPath(Path.Combine(staging, onnxName)), sidecar.ToJsonString(SidecarJson) + "\n");
             var difference = SelfCheck(ml, zip, Path.Combine(staging, onnxName));
 
             // The sidecar goes last: `pcam predict` refuses an .onnx without it, so a crash between the moves leaves
@@ -136,8 +137,8 @@ public static class OnnxExporter
         }
         var head = ModelProto.Parser.ParseFrom(stream.ToArray());
         if (!head.Graph.Output.Any(o => o.Name == HeadProbability))
-            throw new PCamExportException($"{zipPath}: the head ({described}) has no calibrated Probability once written as ONNX " +
-                                          "(ML.NET's converter dropped a step it cannot write); nothing was written.");
+            throw new PCamExportException($"{zipPath}: the head ({described}) cannot be written as ONNX: ML.NET's ONNX converter dropped " +
+                                          "a step it cannot write, so the graph has no calibrated Probability; nothing was written.");
         return head;
     }
 
@@ -156,7 +157,9 @@ public static class OnnxExporter
     private static string Describe(ITransformer t) =>
         t is ISingleFeaturePredictionTransformer<object> p ? $"{Short(t.GetType())}<{Short(p.Model.GetType())}>" : Short(t.GetType());
 
-    private static string Short(Type t) => t.Name.Split('`')[0];
+    /// <summary>A type's name with its generic arguments (a calibrated model shows the model and its calibrator).</summary>
+    private static string Short(Type t) =>
+        t.IsGenericType ? $"{t.Name.Split('`')[0]}<{string.Join(", ", t.GetGenericArguments().Select(Short))}>" : t.Name;
 
     /// <summary>
     /// One graph: "image" -> the featurizer -> "Features" -> the head (its names prefixed so none clashes with the

@@ -54,7 +54,12 @@ public sealed class WindowModel : IDisposable
     {
         var (bytes, _) = OnnxModelFile.Open(path);
         var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        var featurizer = new BatchFeaturizer(OnnxModelFile.AsProbabilityFeaturizer(bytes), device, threads, folder) { MaxBatch = Math.Max(1, batchSize) };
+        BatchFeaturizer featurizer;
+        try { featurizer = new BatchFeaturizer(OnnxModelFile.AsProbabilityFeaturizer(bytes), device, threads, folder) { MaxBatch = Math.Max(1, batchSize) }; }
+        catch (Exception e) when (e is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException or PCamModelException)
+        {
+            throw new PCamModelException($"{path}: cannot run the exported graph ({e.Message.Split('\n')[0].Trim()}).", e);
+        }
         var head = ml.Transforms.CustomMapping<ExportedScore, ScoredProbability>((s, p) => p.Probability = s.Features[0], contractName: null)
             .Fit(ml.Data.LoadFromEnumerable(Array.Empty<ExportedScore>()));
         return new WindowModel(path, ml, head, featurizer);

@@ -65,12 +65,21 @@ public static class OnnxModelFile
     {
         var model = ModelProto.Parser.ParseFrom(bytes);
         var g = model.Graph;
+        // The export feeds its featurizer's "Image" from "image" with one Identity; without it "Image" is the input again.
+        var entry = g.Node.FirstOrDefault(n => n.OpType == "Identity" && n.Input.Count == 1 && n.Input[0] == InputName && n.Output.Count == 1 && n.Output[0] == FeaturizerGraph.InputName)
+                    ?? throw new PCamModelException($"the graph has no '{InputName}' -> '{FeaturizerGraph.InputName}' entry, so it was not written by `pcam export --format onnx`.");
+        g.Node.Remove(entry);
+        // "Features" inside the export is the featurizer's output; here that name is the view's output, so the inner one is renamed.
+        const string inner = "pcam_view_featurizer_output";
+        foreach (var n in g.Node)
+        {
+            for (int i = 0; i < n.Input.Count; i++) if (n.Input[i] == FeaturizerGraph.OutputName) n.Input[i] = inner;
+            for (int i = 0; i < n.Output.Count; i++) if (n.Output[i] == FeaturizerGraph.OutputName) n.Output[i] = inner;
+        }
         var w = new GraphWriter(g, "pcam_view_");
-        w.NodeTo("Identity", [FeaturizerGraph.InputName], InputName, before: true);
-        w.FlushPreprocessing();
         w.NodeTo("Reshape", [ProbabilityName, w.Int64s("shape", -1, 1)], FeaturizerGraph.OutputName);
-        g.Input.Clear();
-        g.Input.Add(TensorInfo(FeaturizerGraph.InputName, DataType.Uint8, "N", PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels));
+        var input = g.Input.Single(i => i.Name == InputName);
+        g.Input[g.Input.IndexOf(input)] = TensorInfo(FeaturizerGraph.InputName, DataType.Uint8, "N", PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels);
         g.Output.Clear();
         g.Output.Add(TensorInfo(FeaturizerGraph.OutputName, DataType.Float, "N", 1));
         return model.ToByteArray();
