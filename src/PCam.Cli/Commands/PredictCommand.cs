@@ -15,7 +15,7 @@ internal sealed class PredictCommand : ICommandFactory
         var inputs = new Argument<string[]>("inputs") { Description = "Image files (PNG/JPEG/TIFF, 96x96 RGB), folders of them, or an official _x.h5 file.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of CSV." };
         var cache = new Option<string?>("--cache-dir") { Description = $"Where an _x.h5.gz input is decompressed (default: {PCamDataOptions.DefaultCacheFolder} beside it)." };
-        var cmd = new Command("predict", "Classify patches with a model zip: prints index or path, probability of tumour and predicted label.") { model, inputs, json, cache };
+        var cmd = new Command("predict", "Classify patches with a model zip (or its exported .onnx): prints index or path, probability of tumour and predicted label.") { model, inputs, json, cache };
         cli.Bind(cmd, (parse, log) =>
         {
             // Inputs are listed and checked (files exist, image headers known, HDF5 layout valid) before the model loads.
@@ -77,21 +77,21 @@ internal sealed class PredictCommand : ICommandFactory
 
     private static int PrintRows(CliContext cli, bool json, List<(string Id, PatchPrediction P)> rows)
     {
-            if (json)
+        if (json)
+        {
+            var arr = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
             {
-                var arr = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
-                {
-                    ["input"] = r.Id, ["probability"] = r.P.Probability, ["predictedLabel"] = r.P.PredictedLabel ? 1 : 0,
-                }).ToArray());
-                cli.Out.WriteLine(arr.ToJsonString());
-            }
-            else
-            {
-                cli.Out.WriteLine("input,probability,predicted_label");
-                foreach (var (id, p) in rows)
-                    cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Csv(id)},{p.Probability:F6},{(p.PredictedLabel ? 1 : 0)}"));
-            }
-            return 0;
+                ["input"] = r.Id, ["probability"] = r.P.Probability, ["predictedLabel"] = r.P.PredictedLabel ? 1 : 0,
+            }).ToArray());
+            cli.Out.WriteLine(arr.ToJsonString());
+        }
+        else
+        {
+            cli.Out.WriteLine("input,probability,predicted_label");
+            foreach (var (id, p) in rows)
+                cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Csv(id)},{p.Probability:F6},{(p.PredictedLabel ? 1 : 0)}"));
+        }
+        return 0;
     }
 
     private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? $"\"{s.Replace("\"", "\"\"")}\"" : s;

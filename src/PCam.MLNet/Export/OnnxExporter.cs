@@ -232,7 +232,7 @@ public static class OnnxExporter
     /// </summary>
     internal static bool MoveExternalData(ModelProto model, string zipFolder, string dataPath, string dataName)
     {
-        var tensors = AllTensors(model.Graph).Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList();
+        var tensors = ExternalData.AllTensors(model.Graph).Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList();
         if (tensors.Count == 0) return false;
         var bases = new Dictionary<string, long>(StringComparer.Ordinal);
         using (var output = File.Create(dataPath))
@@ -264,18 +264,6 @@ public static class OnnxExporter
     }
 
     private static string? Entry(TensorProto t, string key) => t.ExternalData.FirstOrDefault(kv => kv.Key == key)?.Value;
-
-    private static IEnumerable<TensorProto> AllTensors(GraphProto g)
-    {
-        foreach (var t in g.Initializer) yield return t;
-        foreach (var n in g.Node)
-            foreach (var a in n.Attribute)
-            {
-                if (a.T is { } t) yield return t;
-                if (a.G is { } sub) foreach (var s in AllTensors(sub)) yield return s;
-                foreach (var sg in a.Graphs) foreach (var s in AllTensors(sg)) yield return s;
-            }
-    }
 
     private static int Opset(ModelProto model, string domain) => (int)(model.OpsetImport.FirstOrDefault(o => o.Domain == domain)?.Version ?? 0);
 

@@ -178,6 +178,31 @@ public sealed class OnnxExportTests(OnnxExportModels models) : IClassFixture<Onn
         for (var i = 0; i < n; i++) Assert.Equal(m.TestRows[i].Probability, probability[i], Tolerance);
     }
 
+    /// <summary>A backbone with external weights: the export writes NAME.onnx.data beside NAME.onnx (recorded in NAME.json),
+    /// and the pair, moved to another folder, gives the zip's probability.</summary>
+    [SkippableFact]
+    public void ExternalWeightsAreWrittenAsNameOnnxData()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        using var dir = new TempDir();
+        var zip = VitCliTests.TrainVit(dir, "external");
+        var export = Pcam("export", "--model", zip, "--format", "onnx", "--name", "vit", "--output", dir["out"]);
+        Assert.True(export.Code == 0, export.Err);
+        Assert.Equal(["vit.json", "vit.onnx", "vit.onnx.data"], Directory.GetFiles(dir["out"]).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        var card = JsonNode.Parse(File.ReadAllText(dir["out/vit.json"]))!;
+        Assert.Equal("vit.onnx.data", (string?)card["onnx"]!["external_data"]!["file"]);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(dir["out/vit.onnx.data"]))), (string?)card["onnx"]!["external_data"]!["sha256"]);
+        var moved = Directory.CreateDirectory(dir["moved"]).FullName;
+        foreach (var f in Directory.GetFiles(dir["out"])) File.Move(f, Path.Combine(moved, Path.GetFileName(f)));
+        double Probability(string model)
+        {
+            var predict = Pcam("predict", "--model", model, VitCliTests.Jpg, "--json");
+            Assert.True(predict.Code == 0, predict.Err);
+            return (double)JsonNode.Parse(predict.Out)!.AsArray()[0]!["probability"]!;
+        }
+        Assert.Equal(Probability(zip), Probability(Path.Combine(moved, "vit.onnx")), Tolerance);
+    }
+
     [SkippableFact]
     public void BadInputIsOneErrorLineAndNothingIsWritten()
     {
