@@ -20,7 +20,7 @@ internal sealed class HeatmapCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var defaults = new HeatmapOptions();
-        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
+        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`, or NAME.onnx written by `pcam export --format onnx` (its NAME.json beside it).", Required = true };
         var inputs = new Argument<string[]>("inputs") { Description = "Slide files (TIFF, SVS, NDPI, MRXS, SCN, ...; PNG/JPEG images) and folders of them.", Arity = ArgumentArity.ZeroOrMore };
         var output = new Option<string>("--output") { Description = "Results folder: slides/ID/ per slide, slides.csv, run.json, shards/.", Required = true };
         var recursive = new Option<bool>("--recursive") { Description = "Look for slides in subfolders of the folders given." };
@@ -63,7 +63,7 @@ internal sealed class HeatmapCommand : ICommandFactory
             var listFile = parse.GetValue(list);
             if (files.Length == 0 && listFile is null) throw new ArgumentException("give slide files or folders, or --list FILE.csv.");
             var modelPath = parse.GetValue(model)!;
-            if (!File.Exists(modelPath)) throw new PCamModelException($"{modelPath}: model zip not found.");
+            if (!File.Exists(modelPath)) throw new PCamModelException($"{modelPath}: model file not found.");
             var theShard = Shard.Resolve(parse.GetValue(shard), parse.GetValue(shards), cli.Environment);
             // Inputs are gathered (and a missing folder or list refused) before the model loads.
             var slides = SlideInputs.Collect(files, parse.GetValue(recursive), listFile);

@@ -264,6 +264,34 @@ public static class PCamModel
         }
     }
 
+    /// <summary>Where ML.NET's OnnxTransformer keeps the featurizer's ONNX bytes in a saved model zip (int32 length, then bytes).</summary>
+    public const string FeaturizerEntry = "TransformerChain/Transform_000/OnnxModel";
+
+    /// <summary>The featurizer graph's bytes as the zip stores them (what its OnnxTransformer runs), read without
+    /// loading the model: the heatmap's batched featurizer and the ONNX export start from them.</summary>
+    public static byte[] ReadFeaturizerGraph(string path) =>
+        ReadEntry(path, FeaturizerEntry, lengthPrefixed: true) ?? throw new PCamModelException($"{path}: no {FeaturizerEntry} entry (not a `pcam train` model zip).");
+
+    /// <summary>A zip entry's bytes (ML.NET's own entries start with an int32 length), or null when the zip has no such entry.</summary>
+    public static byte[]? ReadEntry(string path, string name, bool lengthPrefixed)
+    {
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            if (zip.GetEntry(name) is not { } entry) return null;
+            using var s = entry.Open();
+            using var reader = new BinaryReader(s);
+            int length = lengthPrefixed ? reader.ReadInt32() : checked((int)entry.Length);
+            var bytes = reader.ReadBytes(length);
+            if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the {name} entry is truncated.");
+            return bytes;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw new PCamModelException($"{path}: cannot read the featurizer from the model zip ({e.Message}).", e);
+        }
+    }
+
     /// <summary>The featurizer fingerprint recorded in the zip at training, or null (older zip).</summary>
     public static string? RecordedFingerprint(string path)
     {
