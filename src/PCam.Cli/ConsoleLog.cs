@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using PCam.MLNet.Training;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli;
 

@@ -108,7 +108,7 @@ internal sealed class HeatmapCommand : ICommandFactory
     /// <summary>Turns (done, total) reports into a counted progress bar with windows/s and ETA.</summary>
     private sealed class WindowProgress(ConsoleLog log, string name, long total) : IDisposable
     {
-        private readonly PCam.MLNet.Training.IProgressTask _task = log.StartTask(name, total, "windows");
+        private readonly PCam.MLNet.Featurization.IProgressTask _task = log.StartTask(name, total, "windows");
         private long _done;
         private bool _disposed;
 

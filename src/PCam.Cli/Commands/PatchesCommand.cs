@@ -3,6 +3,7 @@ using PCam.MLNet.Data;
 using PCam.MLNet.Slides.Annotations;
 using PCam.MLNet.Slides.Patches;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli.Commands;
 

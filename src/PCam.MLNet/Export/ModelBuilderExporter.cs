@@ -4,6 +4,7 @@ using Microsoft.ML;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Export;
 

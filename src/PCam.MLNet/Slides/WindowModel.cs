@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
@@ -9,15 +8,12 @@ namespace PCam.MLNet.Slides;
 
 /// <summary>
 /// A model zip split into its two stages so windows can be scored in batches: the zip's own ONNX featurizer graph
-/// (the bytes ML.NET stored for its ApplyOnnxModel transform, run here with ONNX Runtime on batches of windows) and
+/// (the graph the zip's ApplyOnnxModel step runs, read through <see cref="ModelZip"/> and run here with ONNX Runtime on batches of windows) and
 /// the zip's head (every transform after the featurizer: normaliser, trainer, calibrator), applied by ML.NET to the
 /// batched features. The composition is the model `pcam predict` runs, one row at a time.
 /// </summary>
 public sealed class WindowModel : IDisposable
 {
-    /// <summary>Where ML.NET's OnnxTransformer keeps the ONNX bytes in a saved TransformerChain (int32 length, then bytes).</summary>
-    public const string OnnxEntry = "TransformerChain/Transform_000/OnnxModel";
-
     private WindowModel(string path, MLContext ml, ITransformer head, BatchFeaturizer featurizer)
     {
         Path = path;
@@ -42,30 +38,11 @@ public sealed class WindowModel : IDisposable
         // The windows go through our own batched session below: ML.NET's session and the graph file it unpacked into the
         // temp folder are released now (kept, they doubled the featurizer's memory and left the file behind).
         ((IDisposable)chain.First()).Dispose();
-        var onnx = ReadOnnx(path);
+        var onnx = ModelZip.ReadGraph(path, ModelZip.FeaturizerGraph);
         // A model with external backbone weights keeps them beside the zip (PCamModel.Load has checked them).
         var weightsFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
         var featurizer = new BatchFeaturizer(onnx, device, threads, weightsFolder) { MaxBatch = Math.Max(1, batchSize) };
         return new WindowModel(path, ml, head, featurizer);
-    }
-
-    private static byte[] ReadOnnx(string path)
-    {
-        try
-        {
-            using var zip = ZipFile.OpenRead(path);
-            var entry = zip.GetEntry(OnnxEntry) ?? throw new PCamModelException($"{path}: no {OnnxEntry} entry (not a `pcam train` model zip).");
-            using var s = entry.Open();
-            using var reader = new BinaryReader(s);
-            int length = reader.ReadInt32();
-            var bytes = reader.ReadBytes(length);
-            if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the {OnnxEntry} entry is truncated.");
-            return bytes;
-        }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
-        {
-            throw new PCamModelException($"{path}: cannot read the featurizer from the model zip ({e.Message}).", e);
-        }
     }
 
     public void Dispose() => Featurizer.Dispose();

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using Microsoft.ML;
 using PCam.MLNet.Tests.Data;
+using PCam.MLNet.Featurization;
 using PCam.MLNet.Training;
 using Xunit;
 
@@ -29,7 +30,7 @@ public class ModelZipTests(TinyModelFixture f)
     [Fact]
     public void TheZipRecordsItsEntriesAndTheFeaturizerFingerprintAndPlainMlNetStillLoadsIt()
     {
-        Assert.Equal(f.Result.Graph.Fingerprint, PCamModel.RecordedFingerprint(f.ModelPath));
+        Assert.Equal(f.Result.Graph.Fingerprint, ModelZip.Fingerprint(f.ModelPath));
         var model = new MLContext(1).Model.Load(f.ModelPath, out var schema); // what consuming apps do
         Assert.NotNull(model);
         Assert.NotNull(schema.GetColumnOrNull("Image"));
@@ -49,7 +50,7 @@ public class ModelZipTests(TinyModelFixture f)
 
         // A zip from before manifests (none inside): the loader's null schema is caught too (it was a NullReferenceException).
         var legacy = dir["legacy-no-schema.zip"];
-        Rewrite(f.ModelPath, legacy, (name, b) => name is "Schema" or PCamModel.ManifestEntry ? null : b);
+        Rewrite(f.ModelPath, legacy, (name, b) => name is "Schema" or ModelZip.ManifestEntry ? null : b);
         e = Assert.Throws<PCamModelException>(() => PCamModel.Load(new MLContext(1), legacy, out _));
         Assert.Contains(legacy, e.Message);
         Assert.Contains("'Schema'", e.Message);
