@@ -108,6 +108,7 @@ internal sealed class ImportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var from = new Option<string>("--from") { Description = "Source folder: image folders, Kaggle layout or official files.", Required = true };
+        from.MustBeFolder("source folder");
         var output = new Option<string>("--output") { Description = "Folder for the official-layout .h5 files.", Required = true };
         var splits = new Option<string>("--splits") { Description = "Comma-separated splits to import (default: those present).", DefaultValueFactory = _ => "all" };
         var chunked = new Option<bool>("--chunked") { Description = "Write `x` chunked (64 rows per chunk) instead of contiguous." };

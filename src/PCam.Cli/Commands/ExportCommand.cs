@@ -9,6 +9,7 @@ internal sealed class ExportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train` (its .metrics.json and .config.json beside it).", Required = true };
+        model.MustBeFile("model file");
         var format = new Option<string>("--format") { Description = "Export format: modelbuilder.", DefaultValueFactory = _ => "modelbuilder" };
         format.AcceptOnlyFromAmong("modelbuilder");
         var name = new Option<string>("--name") { Description = "Model name: NAME.mlnet, NAME.mbconfig, NAME.consumption.cs and the class name.", DefaultValueFactory = _ => "MLModel1" };

@@ -34,7 +34,7 @@ public static class Int8Calibration
         {
             why = $"int8 not applied: {because}";
             log.Warning($"Precision int8 is not applied: {because}; the featurizer stays as exported (recorded as {fp32.Precision.Name()} in the model and metrics). " +
-                        "Ask for fp32 (--precision fp32, TrainingOption.Precision or PatchFeaturizerOptions.Precision) to silence this.");
+                        "Ask for fp32 (TrainingOption.Precision or PatchFeaturizerOptions.Precision) to silence this.");
         }
         if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); reason = why; return null; }
         var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);

@@ -209,8 +209,8 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (Directory.Exists(DefaultDataDirectory) && PCamData.Detect(DefaultDataDirectory) != PatchSourceKind.None)
             return (DefaultDataDirectory, false);
         var demo = DemoData.EnsureGenerated(Path.Combine(cacheDir, "demo"));
-        log.Warning($"No PCam data found (no --data, no {DefaultDataDirectory}/): training on the generated DEMO set in {demo}. " +
-                    "Its metrics say nothing about PCam. Get the real benchmark with `pcam download --output data/pcam`.");
+        log.Warning($"No PCam data found (no DataSource.Directory, no {DefaultDataDirectory}/): training on the generated DEMO set in {demo}. " +
+                    "Its metrics say nothing about PCam. Get the real benchmark with `pcam download`.");
         return (demo, true);
     }
 
