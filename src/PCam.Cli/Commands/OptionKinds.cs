@@ -78,8 +78,13 @@ internal static class OptionKinds
         return argument;
     }
 
+    private const string NotFound = " not found.";
+
     private static void Check(SymbolResult result, string? path, string what, Func<string, bool> exists)
     {
-        if (!string.IsNullOrEmpty(path) && !exists(path)) result.AddError($"{path}: {what} not found.");
+        if (!string.IsNullOrEmpty(path) && !exists(path)) result.AddError($"{path}: {what}{NotFound}");
     }
+
+    /// <summary>Whether a parse error is only a file or folder that does not exist here (documented examples name the user's paths).</summary>
+    public static bool IsMissingPath(ParseError error) => error.Message.EndsWith(NotFound, StringComparison.Ordinal);
 }
