@@ -93,7 +93,7 @@ internal sealed class VerifyCommand : ICommandFactory
                 catch (PCamDataException e)
                 {
                     cli.Out.WriteLine($"  {split.FileToken(),-5}  FAILED");
-                    cli.Err.WriteLine($"error: {e.Message}");
+                    cli.Err.WriteLine($"error: {FlagNames.Apply(e.Message)}");
                     failures++;
                 }
             }
