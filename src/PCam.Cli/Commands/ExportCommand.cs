@@ -10,6 +10,7 @@ internal sealed class ExportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train` (its .metrics.json and .config.json beside it).", Required = true };
+        model.MustBeFile("model file");
         var format = new Option<string>("--format") { Description = "Export format: modelbuilder (NAME.mlnet, .mbconfig, .consumption.cs) or onnx (NAME.onnx and NAME.json).", DefaultValueFactory = _ => "modelbuilder", HelpName = "modelbuilder|onnx" };
         var name = new Option<string?>("--name") { Description = "Model name: the files' stem (and the class name for modelbuilder). Default: MLModel1 for modelbuilder, the zip's name for onnx." };
         var ns = new Option<string>("--namespace") { Description = "Namespace of the generated consumption class.", DefaultValueFactory = _ => "PCamModelBuilder" };

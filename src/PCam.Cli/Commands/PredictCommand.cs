@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli.Commands;
 
@@ -12,6 +13,7 @@ internal sealed class PredictCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`, or NAME.onnx written by `pcam export --format onnx` (its NAME.json beside it).", Required = true };
+        model.MustBeFile("model file");
         var inputs = new Argument<string[]>("inputs") { Description = "Image files (PNG/JPEG/TIFF, 96x96 RGB), folders of them, or an official _x.h5 file.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of CSV." };
         var cache = new Option<string?>("--cache-dir") { Description = $"Where an _x.h5.gz input is decompressed (default: {PCamDataOptions.DefaultCacheFolder} beside it)." };

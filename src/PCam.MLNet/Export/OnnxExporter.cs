@@ -58,7 +58,7 @@ public static class OnnxExporter
         if (featureType is not VectorDataViewType { Size: > 0 and var dim })
             throw new PCamExportException($"{zipPath}: the model has no fixed-size '{FeaturizerGraph.OutputName}' column between featurizer and head.");
 
-        var featurizer = ModelProto.Parser.ParseFrom(PCamModel.ReadFeaturizerGraph(zipPath));
+        var featurizer = ModelProto.Parser.ParseFrom(ModelZip.ReadGraph(zipPath));
         var head = ConvertHead(ml, zipPath, chain.Skip(1), dim);
         var merged = Stitch(featurizer, head, dim);
 

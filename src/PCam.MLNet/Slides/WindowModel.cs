@@ -8,10 +8,10 @@ namespace PCam.MLNet.Slides;
 
 /// <summary>
 /// A model zip split into its two stages so windows can be scored in batches: the zip's own ONNX featurizer graph
-/// (the bytes ML.NET stored for its ApplyOnnxModel transform, run here with ONNX Runtime on batches of windows) and
+/// (the graph the zip's ApplyOnnxModel step runs, read through <see cref="ModelZip"/> and run here with ONNX Runtime on batches of windows) and
 /// the zip's head (every transform after the featurizer: normaliser, trainer, calibrator), applied by ML.NET to the
 /// batched features. The composition is the model `pcam predict` runs, one row at a time.
-/// A model trained with 8-view TTA can score with one view: its zip's <see cref="PCamModel.SingleViewEntry"/> holds the
+/// A model trained with 8-view TTA can score with one view: its zip's graph <see cref="PCamModel.SingleViewGraph"/> is the
 /// single-view graph of the same backbone, size and precision, whose features the same head takes.
 /// </summary>
 public sealed class WindowModel : IDisposable
@@ -54,14 +54,15 @@ public sealed class WindowModel : IDisposable
         // The windows go through our own batched session below: ML.NET's session and the graph file it unpacked into the
         // temp folder are released now (kept, they doubled the featurizer's memory and left the file behind).
         ((IDisposable)chain.First()).Dispose();
-        var onnx = PCamModel.ReadFeaturizerGraph(path);
+        var onnx = ModelZip.ReadGraph(path, ModelZip.FeaturizerGraph);
         int trained = FeaturizerGraph.ViewsOf(onnx);
         if (views is { } v && v != trained)
         {
-            if (v == 8) throw new PCamModelException($"{path}: the model was trained with one view, so it cannot score 8 views; train with TTA (TrainingOption.Tta) or use --views 1.");
-            onnx = PCamModel.ReadEntry(path, PCamModel.SingleViewEntry, lengthPrefixed: false) ?? throw new PCamModelException(
-                $"{path}: the model averages 8 views and its zip holds no single-view graph ('{PCamModel.SingleViewEntry}': written by `pcam train` since views " +
-                "became a scoring setting); retrain it, or score with --views 8.");
+            if (v == 8) throw new PCamModelException($"{path}: the model was trained with one view, so it cannot score 8 views; train with TTA (TrainingOption.Tta) or score with HeatmapOptions.Views 1.");
+            if (!ModelZip.GraphNames(path).Contains(PCamModel.SingleViewGraph))
+                throw new PCamModelException($"{path}: the model averages 8 views and its zip holds no '{PCamModel.SingleViewGraph}' graph (written by `pcam train` " +
+                                             "since views became a scoring setting); retrain it, or score with HeatmapOptions.Views 8.");
+            onnx = ModelZip.ReadGraph(path, PCamModel.SingleViewGraph);
         }
         // A model with external backbone weights keeps them beside the zip (PCamModel.Load has checked them).
         var weightsFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;

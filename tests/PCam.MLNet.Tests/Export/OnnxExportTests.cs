@@ -1,3 +1,4 @@
+using PCam.MLNet.Featurization;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
