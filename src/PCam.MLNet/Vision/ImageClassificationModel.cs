@@ -42,7 +42,9 @@ public sealed class ImageClassificationModel : ITransformer, ICanSaveModel, IDis
         graph.Save(graphFile);
         try
         {
-            var copy = ml.Transforms.CopyColumns(ImageDecoding.EncodedColumn, o.FeatureColumnName).Fit(input);
+            // The copy's saved entry names this assembly as its loader assembly (LoadableStep), so ML.NET registers it before
+            // the next entry, the decoding CustomMapping, looks its contract up.
+            var copy = new LoadableStep(ml.Transforms.CopyColumns(ImageDecoding.EncodedColumn, o.FeatureColumnName).Fit(input));
             var v1 = copy.Transform(input);
             var decode = ImageDecoding.Transformer(ml, graph.InputSide, v1);
             var v2 = decode.Transform(v1);

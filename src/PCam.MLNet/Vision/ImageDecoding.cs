@@ -87,7 +87,7 @@ public static class ImageDecoding
             512 => ml.Transforms.CustomMapping(new DecodeImage512().GetMapping(), ImageDecoding.ContractPrefix + "512"),
             _ => throw new PCamBackboneException($"the image side {side} px has no decoding step; use one of {string.Join(", ", Sides)}."),
         };
-        return new LoadableStep(mapping.Fit(input));
+        return mapping.Fit(input);
     }
 }
 

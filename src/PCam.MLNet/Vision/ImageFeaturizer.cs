@@ -22,7 +22,7 @@ internal static class ImageFeaturizer
         for (int start = 0; start < rows.Count; start += Batch)
         {
             int n = Math.Min(Batch, rows.Count - start);
-            Parallel.For(0, n, i => ImageDecoding.DecodeStretched(rows.Images[start + i], side, rows.Names[start + i]).CopyTo(pixels, (long)i * bytes));
+            ParallelDecode(n, i => ImageDecoding.DecodeStretched(rows.Images[start + i], side, rows.Names[start + i]).CopyTo(pixels, (long)i * bytes));
             featurizer.Featurize(pixels.AsSpan(0, n * bytes), n, features.AsSpan(start * d, n * d));
             for (int i = 0; i < n; i++) onImage?.Invoke(start + i);
         }
@@ -34,7 +34,17 @@ internal static class ImageFeaturizer
     {
         int bytes = side * side * 3;
         var pixels = new byte[(long)which.Count * bytes];
-        Parallel.For(0, which.Count, i => ImageDecoding.DecodeStretched(rows.Images[which[i]], side, rows.Names[which[i]]).CopyTo(pixels, (long)i * bytes));
+        ParallelDecode(which.Count, i => ImageDecoding.DecodeStretched(rows.Images[which[i]], side, rows.Names[which[i]]).CopyTo(pixels, (long)i * bytes));
         return pixels;
+    }
+
+    /// <summary>Decodes on every core; a bad image surfaces as its own error (naming the row), not wrapped in an AggregateException.</summary>
+    private static void ParallelDecode(int count, Action<int> decode)
+    {
+        try { Parallel.For(0, count, decode); }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
     }
 }

@@ -5,7 +5,8 @@ namespace PCam.MLNet.Vision;
 
 /// <summary>
 /// A fitted ML.NET transformer that saves exactly as itself, except that its saved entry names PCam.MLNet as the
-/// assembly to load first: ML.NET then registers this assembly before it looks up the CustomMapping contract, so an app
+/// assembly to load first. It wraps a transformer whose own loader lives in Microsoft.ML.Data (registered before any
+/// entry loads); ML.NET then registers this assembly before the next entry looks up the CustomMapping contract, so an app
 /// that only references the PCam.MLNet package loads the zip with <c>mlContext.Model.Load</c> and no registration code.
 /// Loading gives back ML.NET's own transformer (this wrapper exists only between Fit and Save).
 /// </summary>

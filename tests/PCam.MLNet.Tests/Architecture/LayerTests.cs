@@ -26,7 +26,7 @@ public class LayerTests
         ["Featurization"],
         ["Configuration"],
         ["Training"],
-        ["Reporting"],
+        ["Reporting", "Vision"],
         ["Export", "Slides"],
     ];
 
