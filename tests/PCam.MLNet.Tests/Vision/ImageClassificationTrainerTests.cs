@@ -156,3 +156,49 @@ public class ImageClassificationTrainerTests(ITestOutputHelper output)
         return data.ToArray();
     }
 }
+
+/// <summary>The training code Model Builder generates for its image scenario, with only the using line changed.</summary>
+public class ModelBuilderImageScenarioTests
+{
+    public sealed class ModelInput
+    {
+        public string Label { get; set; } = "";
+        public byte[] ImageSource { get; set; } = [];
+    }
+
+    [Fact]
+    public void GeneratedPipelineTrainsAndReusesCachedBottlenecks()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 12).Select(i => new ModelInput
+        {
+            Label = i % 2 == 0 ? "red" : "green",
+            ImageSource = ImageClassificationTrainerTests.SolidPng(60 + i, 45, (byte)(i % 2 == 0 ? 230 - i : 20 + i)),
+        }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var dir = new TempDir();
+        int bottlenecks = 0;
+        // Model Builder's BuildPipeline, plus options this engine reads (fp32 and a workspace for the cache).
+        IEstimator<ITransformer> Pipeline(bool reuse) => ml.Transforms.Conversion.MapValueToKey(outputColumnName: "Label", inputColumnName: "Label")
+            .Append(ml.MulticlassClassification.Trainers.ImageClassification(new ImageClassificationTrainer.Options
+            {
+                LabelColumnName = "Label", FeatureColumnName = "ImageSource", Epoch = 20, Precision = PCam.MLNet.Featurization.FeaturizerPrecision.Fp32,
+                ImageSize = 96, WorkspacePath = dir.Path, ReuseTrainSetBottleneckCachedValues = reuse,
+                MetricsCallback = m => { if (m.Bottleneck is not null) bottlenecks++; },
+            }))
+            .Append(ml.Transforms.Conversion.MapKeyToValue(outputColumnName: "PredictedLabel", inputColumnName: "PredictedLabel"));
+        using (var first = (IDisposable)Pipeline(reuse: false).Fit(data)) { }
+        Assert.Equal(12, bottlenecks);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "trainSetBottleneckFile.csv")));
+        bottlenecks = 0;
+        var model = Pipeline(reuse: true).Fit(data);
+        Assert.Equal(0, bottlenecks);
+        var engine = ml.Model.CreatePredictionEngine<ModelInput, ImageClassificationTrainerTests.ImagePrediction>(model);
+        Assert.Equal("red", engine.Predict(new ModelInput { ImageSource = ImageClassificationTrainerTests.SolidPng(80, 80, 225) }).PredictedLabel);
+        Assert.Equal("green", engine.Predict(new ModelInput { ImageSource = ImageClassificationTrainerTests.SolidPng(80, 80, 25) }).PredictedLabel);
+        ((IDisposable)model).Dispose();
+
+        // The simple overload Model Builder calls compiles with ML.NET's parameter names.
+        _ = ml.MulticlassClassification.Trainers.ImageClassification(labelColumnName: "Label", featureColumnName: "ImageSource");
+    }
+}
