@@ -110,14 +110,20 @@ public static class PatchImageDecoder
         }
     }
 
-    private static byte[] DecodeTiffAnySize(byte[] bytes, string name, out int width, out int height)
+    /// <summary>Opens TIFF bytes (a MemoryStream the decoder owns for the read) and reads the image size; errors name the file.</summary>
+    private static Tiff OpenTiff(byte[] bytes, string name, out int width, out int height)
     {
         RecordingTiffHandler.Clear();
-        using var ms = new MemoryStream(bytes, writable: false);
-        using var tiff = Tiff.ClientOpen(name, "r", ms, new TiffStream())
+        var tiff = Tiff.ClientOpen(name, "r", new MemoryStream(bytes, writable: false), new TiffStream())
             ?? throw new PCamDataException($"{name}: cannot decode TIFF image ({RecordingTiffHandler.Last ?? "damaged or truncated"})");
-        int w = tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0;
-        int h = tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0;
+        width = tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0;
+        height = tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0;
+        return tiff;
+    }
+
+    private static byte[] DecodeTiffAnySize(byte[] bytes, string name, out int width, out int height)
+    {
+        using var tiff = OpenTiff(bytes, name, out int w, out int h);
         if (w <= 0 || h <= 0) throw new PCamDataException($"{name}: TIFF image has no size ({w}x{h})");
         var raster = new int[(long)w * h];
         bool ok = tiff.ReadRGBAImageOriented(w, h, raster, Orientation.TOPLEFT, stopOnError: true);
@@ -173,12 +179,7 @@ public static class PatchImageDecoder
 
     private static void DecodeTiff(byte[] bytes, string name, Span<byte> destination)
     {
-        RecordingTiffHandler.Clear();
-        using var ms = new MemoryStream(bytes, writable: false);
-        using var tiff = Tiff.ClientOpen(name, "r", ms, new TiffStream())
-            ?? throw new PCamDataException($"{name}: cannot decode TIFF image ({RecordingTiffHandler.Last ?? "damaged or truncated"})");
-        int w = tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0;
-        int h = tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0;
+        using var tiff = OpenTiff(bytes, name, out int w, out int h);
         CheckSize(name, w, h, "TIFF");
         int spp = tiff.GetField(TiffTag.SAMPLESPERPIXEL)?[0].ToInt() ?? 1;
         var photometric = (Photometric)(tiff.GetField(TiffTag.PHOTOMETRIC)?[0].ToInt() ?? (int)Photometric.MINISWHITE);
