@@ -31,6 +31,11 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         _options = options;
     }
 
+    /// <summary>Seeded train images the int8 featurizer is calibrated on; the same images check its features against fp32
+    /// (<see cref="Int8Calibration.CheckRows"/>). Calibration runs the float graph with every activation as an output, so it
+    /// costs several bottleneck passes per image; 64 keeps it a few seconds.</summary>
+    public const int CalibrationImages = Int8Calibration.CheckRows;
+
     /// <summary>The backbones this engine has, and how to bring another (named in the error for ML.NET's other architectures).</summary>
     public const string AvailableBackbones =
         "Available: Architecture.ResNet18 (the default), or any ONNX backbone through Options.BackboneJson (a backbone JSON " +
@@ -77,7 +82,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         {
             var sample = Enumerable.Range(0, train.Count).OrderBy(_ => 0).ToArray();
             new Random(o.Seed).Shuffle(sample);
-            var rows = sample.Take(Math.Min(train.Count, 256)).ToArray();
+            var rows = sample.Take(Math.Min(train.Count, CalibrationImages)).ToArray();
             var pixels = ImageFeaturizer.Decode(train, rows, side);
             var table = Int8Calibration.TryCalibrate(pixels, rows.Length, graph, o.Seed, CalibrationMethod.MinMax, null, log, out precisionReason);
             if (table is not null) graph = graph.Quantize(table);
