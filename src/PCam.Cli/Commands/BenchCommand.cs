@@ -241,7 +241,7 @@ internal sealed class BenchCommand : ICommandFactory
             var r = ImageClassificationBenchmark.Run(photos, p, seed: 1);
             cli.Out.WriteLine($"image-classification: {r.Images} JPEG photos 320x240, {k} classes, ResNet18 at 224 px, {r.Precision}, {Environment.ProcessorCount} cores");
             cli.Out.WriteLine($"bottleneck phase (decode + stretch + featurize): {r.BottleneckSeconds:F1} s, {r.Images / r.BottleneckSeconds:F1} images/s ({1000 * r.BottleneckSeconds / r.Images:F0} ms/image)");
-            cli.Out.WriteLine($"whole Fit (graph, int8 calibration and check, bottlenecks, {r.Epochs} epochs): {r.FitSeconds:F1} s");
+            cli.Out.WriteLine($"whole Fit (graph, {(r.Precision == "int8" ? "int8 calibration and check, " : "")}bottlenecks, {r.Epochs} epochs): {r.FitSeconds:F1} s");
             return 0;
         });
         return cmd;
