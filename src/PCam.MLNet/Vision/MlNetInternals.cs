@@ -7,9 +7,9 @@ using Microsoft.ML.Trainers;
 namespace PCam.MLNet.Vision;
 
 /// <summary>
-/// The three places where the trainer needs what ML.NET keeps internal (its own extension assemblies are friends of
+/// The four members the trainer needs that ML.NET keeps internal (its own extension assemblies are friends of
 /// Microsoft.ML.Core; a third-party one is not). Each is looked up once and checked, so an ML.NET whose internals moved
-/// fails with one clear message (ImageClassificationTests check all three), never with a model that half works.
+/// fails with one clear message at Fit, never with a model that half works.
 /// <list type="bullet">
 /// <item>The softmax layer the trainer fits becomes ML.NET's own <see cref="MaximumEntropyModelParameters"/> in ML.NET's own
 /// <see cref="MulticlassPredictionTransformer{TModel}"/> (Score = softmax probabilities in key order, PredictedLabel a key
