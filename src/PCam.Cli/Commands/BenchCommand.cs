@@ -25,6 +25,7 @@ internal sealed class BenchCommand : ICommandFactory
         bench.Subcommands.Add(HeatmapBench.Create(cli));
         bench.Subcommands.Add(BenchTtaCommand.Create(cli));
         bench.Subcommands.Add(Heads(cli));
+        bench.Subcommands.Add(ImageClassification(cli));
         return bench;
     }
 
@@ -220,6 +221,30 @@ internal sealed class BenchCommand : ICommandFactory
         o.WriteLine($"int8 featurizer           {r.Int8RowsPerSecond,8:F1} rows/s");
         o.WriteLine($"int8/fp32 = {r.Speedup:F2}x (goal >= 2x); feature cosine min {r.MinCosine:F4}, mean {r.MeanCosine:F4}");
         return int8;
+    }
+
+    private static Command ImageClassification(CliContext cli)
+    {
+        var images = new Option<int>("--images") { Description = "Generated photos.", DefaultValueFactory = _ => 160 };
+        var classes = new Option<int>("--classes") { Description = "Classes.", DefaultValueFactory = _ => 5 };
+        var precision = new Option<string>("--precision") { Description = "Featurizer precision: int8 (the trainer's default) or fp32.", DefaultValueFactory = _ => "int8" };
+        var cmd = new Command("image-classification", "The image-classification trainer's Fit on generated 320x240 JPEG photos: bottleneck images/s and whole Fit seconds.")
+        {
+            images, classes, precision,
+        };
+        cli.Bind(cmd, (parse, log) =>
+        {
+            var (n, k) = (parse.GetValue(images), parse.GetValue(classes));
+            if (n < 2 * k || k < 2) throw new PCamConfigException("--classes must be at least 2 and --images at least twice --classes.");
+            if (!FeaturizerPrecisions.TryParse(parse.GetValue(precision), out var p)) throw new PCamConfigException($"--precision must be one of {string.Join(", ", FeaturizerPrecisions.Names)}.");
+            var photos = ImageClassificationBenchmark.Generate(n, k, 320, 240, seed: 1);
+            var r = ImageClassificationBenchmark.Run(photos, p, seed: 1);
+            cli.Out.WriteLine($"image-classification: {r.Images} JPEG photos 320x240, {k} classes, ResNet18 at 224 px, {r.Precision}, {Environment.ProcessorCount} cores");
+            cli.Out.WriteLine($"bottleneck phase (decode + stretch + featurize): {r.BottleneckSeconds:F1} s, {r.Images / r.BottleneckSeconds:F1} images/s ({1000 * r.BottleneckSeconds / r.Images:F0} ms/image)");
+            cli.Out.WriteLine($"whole Fit (graph, {(r.Precision == "int8" ? "int8 calibration and check, " : "")}bottlenecks, {r.Epochs} epochs): {r.FitSeconds:F1} s");
+            return 0;
+        });
+        return cmd;
     }
 
     private static Command Heads(CliContext cli)

@@ -29,6 +29,17 @@ public static class Int8Calibration
     public static CalibrationTable? TryCalibrate(IDataView train, FeaturizerGraph fp32, int rows, int seed, CalibrationMethod method, int? threads,
         ITrainingLog log, out string reason, double minCosine = MinMeanCosine)
     {
+        var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);
+        return TryCalibrate(images, n, fp32, seed, method, threads, log, out reason, minCosine);
+    }
+
+    /// <summary>
+    /// As above on images already read: <paramref name="count"/> images of the graph's input side
+    /// (<see cref="FeaturizerGraph.InputBytes"/> each, HWC RGB), e.g. decoded and resized by the image-classification trainer.
+    /// </summary>
+    public static CalibrationTable? TryCalibrate(byte[] images, int count, FeaturizerGraph fp32, int seed, CalibrationMethod method, int? threads,
+        ITrainingLog log, out string reason, double minCosine = MinMeanCosine)
+    {
         string why = "";
         void Fallback(string because)
         {
@@ -37,7 +48,7 @@ public static class Int8Calibration
                         "Ask for fp32 (TrainingOption.Precision or PatchFeaturizerOptions.Precision) to silence this.");
         }
         if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); reason = why; return null; }
-        var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);
+        int n = count;
         var table = Calibrate(images, n, fp32, seed, method, threads, log);
         var check = Check(fp32, table, images, Math.Min(n, CheckRows), threads);
         if (check.Error is { } error) { Fallback($"backbone '{fp32.Backbone.Name}': its quantised graph fails ONNX Runtime's checks ({error})"); reason = why; return null; }

@@ -27,7 +27,7 @@ public class LayerTests
         ["Configuration"],
         [ApiLayer],
         ["Training"],
-        ["Reporting"],
+        ["Reporting", "Vision"],
         ["Export", "Slides"],
     ];
 
