@@ -13,6 +13,7 @@ var test = ml.Data.LoadFromPCam(dataDir, PCamSplit.Test);
 
 // Frozen ImageNet ResNet18 features (96 px, one view, fp32: the fast setting), standardised, then logistic regression.
 var pipeline = ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { ImageSize = 96, Tta = false, Precision = FeaturizerPrecision.Fp32 })
+    .AppendCacheCheckpoint(ml)   // featurize once; the normaliser and the trainer's passes read the cached features
     .Append(ml.Transforms.NormalizeMeanVariance("Features"))
     .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features"));
 

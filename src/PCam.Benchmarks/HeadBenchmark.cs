@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Numerics;
 using Microsoft.ML;
 using PCam.MLNet.Configuration;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Benchmarks;
 

@@ -41,7 +41,7 @@ public static class TtaAblation
 
         var backbone = BackboneResolver.Resolve(t.Backbone);
         var graph = FeaturizerGraph.Build(backbone, t.ToFeaturizerOptions(tta: false));
-        if (t.PrecisionKind == FeaturizerPrecision.Int8 && Int8Calibration.TryCalibrate(train, graph, t, config.Environment.Threads, log) is { } table)
+        if (t.PrecisionKind == FeaturizerPrecision.Int8 && Int8Calibration.TryCalibrate(train, graph, t.CalibrationRows, t.Seed, t.CalibrationMethod, config.Environment.Threads, log, out _) is { } table)
             graph = graph.Quantize(table);
         var device = PCamConfigLoader.ResolveDevice(config);
         var cache = RunSetup.FeatureCache(ml, cacheDir);

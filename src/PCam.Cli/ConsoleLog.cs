@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using PCam.MLNet.Training;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli;
 
@@ -14,7 +16,7 @@ internal sealed class ConsoleLog(TextWriter err, bool interactive, bool verbose)
 
     public void Info(string message) { lock (this) { ClearLine(); err.WriteLine(message); } }
 
-    public void Warning(string message) { lock (this) { ClearLine(); err.WriteLine("warning: " + message); } }
+    public void Warning(string message) { lock (this) { ClearLine(); err.WriteLine("warning: " + FlagNames.Apply(message)); } }
 
     public IProgressTask StartTask(string description, long total) => new Task(this, description, total, "rows");
 

@@ -10,14 +10,31 @@ namespace PCam.Cli;
 /// <summary>The `pcam` program: one clear error line and a non-zero exit on failure, 0 on success.</summary>
 public static class PcamApp
 {
+    /// <summary>How long Ctrl+C (SIGINT/SIGTERM) waits for a command to stop at its next check and remove what it had
+    /// started writing, before the process ends anyway.</summary>
+    public static readonly TimeSpan CancelGrace = TimeSpan.FromSeconds(10);
+
+    /// <param name="args">The command line.</param>
+    /// <param name="stdout">Results.</param>
+    /// <param name="stderr">Progress, warnings and the one <c>error:</c> line of a failure.</param>
+    /// <param name="interactive">Draw progress bars.</param>
+    /// <param name="cancel">Cancels the command as Ctrl+C does (the command line's own token is linked to it).</param>
     /// <param name="environment">
     /// Where the scheduler's variables come from (SLURM_ARRAY_TASK_*, JOB_COMPLETION_INDEX: `pcam heatmap`'s default
     /// shard). The program passes the process environment; a caller that passes none is never sharded by them.
     /// </param>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false, Func<string, string?>? environment = null)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool interactive = false, CancellationToken cancel = default,
+        Func<string, string?>? environment = null)
     {
         var parse = Root(stdout, stderr, interactive, environment).Parse(args);
-        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        // A value refused while parsing (unknown option, bad enum value, missing file) is one error line per problem, no help page.
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) stderr.WriteLine($"error: {error.Message.ReplaceLineEndings(" ").Trim()}");
+            return 1;
+        }
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = CancelGrace };
+        return parse.InvokeAsync(config, cancel).GetAwaiter().GetResult();
     }
 
     /// <summary>The command tree (what `--help` shows); parsing it runs nothing.</summary>
@@ -52,19 +69,25 @@ internal sealed class CliContext(TextWriter stdout, TextWriter stderr, bool inte
 
     public ConsoleLog Log(ParseResult parse) => new(Err, interactive, parse.GetValue(verbose));
 
-    /// <summary>Runs a command body; user-facing failures become one "error:" line and exit code 1.</summary>
-    public void Bind(Command command, Func<ParseResult, ConsoleLog, int> body)
+    /// <summary>Runs a command body that does not stop early on Ctrl+C (its writes are atomic).</summary>
+    public void Bind(Command command, Func<ParseResult, ConsoleLog, int> body) => Bind(command, (parse, log, _) => body(parse, log));
+
+    /// <summary>
+    /// Runs a command body as an asynchronous action: System.CommandLine hands it a token that Ctrl+C, SIGTERM or the
+    /// caller's token cancels. User-facing failures become one "error:" line and exit code 1; a cancellation exit 130.
+    /// </summary>
+    public void Bind(Command command, Func<ParseResult, ConsoleLog, CancellationToken, int> body)
     {
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) => Task.Run(() =>
         {
             var log = Log(parse);
             try
             {
-                return body(parse, log);
+                return body(parse, log, cancel);
             }
             catch (Exception e) when (IsUserError(e))
             {
-                Err.WriteLine($"error: {OneLine(e.Message)}");
+                Err.WriteLine($"error: {FlagNames.Apply(OneLine(e.Message))}");
                 if (log.Verbose) Err.WriteLine(e.ToString());
                 return 1;
             }
@@ -80,7 +103,7 @@ internal sealed class CliContext(TextWriter stdout, TextWriter stderr, bool inte
                 if (log.Verbose) Err.WriteLine(e.ToString());
                 return 2;
             }
-        });
+        }, CancellationToken.None));
     }
 
     /// <summary>Problems the user can fix: our own types, plus the BCL's file, format and network errors, whose messages name the file.</summary>

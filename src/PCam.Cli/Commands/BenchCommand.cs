@@ -25,6 +25,7 @@ internal sealed class BenchCommand : ICommandFactory
         bench.Subcommands.Add(HeatmapBench.Create(cli));
         bench.Subcommands.Add(BenchTtaCommand.Create(cli));
         bench.Subcommands.Add(Heads(cli));
+        bench.Subcommands.Add(ImageClassification(cli));
         return bench;
     }
 
@@ -149,15 +150,15 @@ internal sealed class BenchCommand : ICommandFactory
     private static Command Featurize(CliContext cli)
     {
         var (data, split, cache, noVerify) = DataOptions(PCamSplit.Test);
-        var config = new Option<string?>("--config") { Description = "Configuration whose backbone, image size and TTA are measured." };
+        var config = new Option<string?>("--config") { Description = "Configuration whose backbone, image size and TTA are measured." }.MustBeFile("configuration file");
         var rows = new Option<int>("--rows") { Description = "Patches to featurize.", DefaultValueFactory = _ => 256 };
         var stockRows = new Option<int>("--stock-rows") { Description = "Patches for ML.NET's stock pipeline from PNG files (LoadImages, ResizeImages, ExtractPixels, DnnFeaturizeImage; slow; 0 = skip).", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch") { Description = "Batch size for both batched paths.", DefaultValueFactory = _ => 64 };
-        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (default: the config's)." };
+        var device = OptionKinds.Device("cpu, cuda or cuda:N (default: the config's).", configKey: null);
         var imageSize = new Option<int?>("--image-size") { Description = "Override TrainingOption.ImageSize." };
         var tta = new Option<bool?>("--tta") { Description = "Override TrainingOption.Tta (the 8-view graph)." };
         var backbone = new Option<string?>("--backbone") { Description = "Override TrainingOption.Backbone: a built-in name or a backbone .json file." };
-        var precision = new Option<string?>("--precision") { Description = "Override TrainingOption.Precision: fp32 or int8 (int8 is also timed against fp32, alternating)." };
+        var precision = OptionKinds.Precision("Override TrainingOption.Precision: fp32 or int8 (int8 is also timed against fp32, alternating).", configKey: null);
         var calRows = new Option<int>("--calibration-rows") { Description = "With int8: patches of the benchmark rows the ranges are calibrated on.", DefaultValueFactory = _ => 64 };
         var cmd = new Command("featurize", "Featurization rows/s: our batched path vs bare InferenceSession.Run vs ML.NET's stock DnnImageFeaturizer.")
         {
@@ -171,7 +172,7 @@ internal sealed class BenchCommand : ICommandFactory
             if (parse.GetValue(imageSize) is { } size) t.ImageSize = size;
             if (parse.GetValue(tta) is { } views) t.Tta = views;
             if (parse.GetValue(backbone) is { } b) t.Backbone = b;
-            if (parse.GetValue(precision) is { } p) t.Precision = p;
+            if (parse.GetValue(precision) is { } p) t.Precision = p.Name();
             PCamConfigLoader.Validate(c, parse.GetValue(config) ?? "command line");
             if (parse.GetValue(rows) < 1) throw new ArgumentException("--rows must be at least 1.");
             var sw = Stopwatch.StartNew();
@@ -183,7 +184,7 @@ internal sealed class BenchCommand : ICommandFactory
             if (n < 1) throw new PCamDataException($"{view.Source.Description}: the split has no rows to featurize.");
             var images = new byte[(long)n * PatchSchema.ImageBytes];
             view.Source.ReadImages(0, n, images);
-            var dev = parse.GetValue(device) is { } d ? ExecutionDevice.Parse(d) : PCamConfigLoader.ResolveDevice(c);
+            var dev = parse.GetValue(device) ?? PCamConfigLoader.ResolveDevice(c);
             if (t.PrecisionKind == FeaturizerPrecision.Int8 && graph.Int8Unsupported() is { } why) log.Warning($"Precision int8 is not applied: {why}.");
             else if (t.PrecisionKind == FeaturizerPrecision.Int8)
                 graph = CompareInt8(cli, t, graph, images, n, dev, parse.GetValue(batch), parse.GetValue(calRows), c.Environment.Threads);
@@ -222,6 +223,30 @@ internal sealed class BenchCommand : ICommandFactory
         return int8;
     }
 
+    private static Command ImageClassification(CliContext cli)
+    {
+        var images = new Option<int>("--images") { Description = "Generated photos.", DefaultValueFactory = _ => 160 };
+        var classes = new Option<int>("--classes") { Description = "Classes.", DefaultValueFactory = _ => 5 };
+        var precision = new Option<string>("--precision") { Description = "Featurizer precision: int8 (the trainer's default) or fp32.", DefaultValueFactory = _ => "int8" };
+        var cmd = new Command("image-classification", "The image-classification trainer's Fit on generated 320x240 JPEG photos: bottleneck images/s and whole Fit seconds.")
+        {
+            images, classes, precision,
+        };
+        cli.Bind(cmd, (parse, log) =>
+        {
+            var (n, k) = (parse.GetValue(images), parse.GetValue(classes));
+            if (n < 2 * k || k < 2) throw new PCamConfigException("--classes must be at least 2 and --images at least twice --classes.");
+            if (!FeaturizerPrecisions.TryParse(parse.GetValue(precision), out var p)) throw new PCamConfigException($"--precision must be one of {string.Join(", ", FeaturizerPrecisions.Names)}.");
+            var photos = ImageClassificationBenchmark.Generate(n, k, 320, 240, seed: 1);
+            var r = ImageClassificationBenchmark.Run(photos, p, seed: 1);
+            cli.Out.WriteLine($"image-classification: {r.Images} JPEG photos 320x240, {k} classes, ResNet18 at 224 px, {r.Precision}, {Environment.ProcessorCount} cores");
+            cli.Out.WriteLine($"bottleneck phase (decode + stretch + featurize): {r.BottleneckSeconds:F1} s, {r.Images / r.BottleneckSeconds:F1} images/s ({1000 * r.BottleneckSeconds / r.Images:F0} ms/image)");
+            cli.Out.WriteLine($"whole Fit (graph, {(r.Precision == "int8" ? "int8 calibration and check, " : "")}bottlenecks, {r.Epochs} epochs): {r.FitSeconds:F1} s");
+            return 0;
+        });
+        return cmd;
+    }
+
     private static Command Heads(CliContext cli)
     {
         var rows = new Option<int>("--rows") { Description = "Generated train rows.", DefaultValueFactory = _ => 262_144 };
@@ -231,7 +256,7 @@ internal sealed class BenchCommand : ICommandFactory
         var old = new Option<bool>("--old") { Description = "Run the original exhaustive search (without --new: only it)." };
         var @new = new Option<bool>("--new") { Description = "Run the default search (without --old: only it). Neither flag: both, alternating." };
         var repeat = new Option<int>("--repeat") { Description = "Rounds (each runs every chosen path once, alternating).", DefaultValueFactory = _ => 1 };
-        var trainer = new Option<string>("--trainer") { Description = "Head trainer.", DefaultValueFactory = _ => "LbfgsLogisticRegression" };
+        var trainer = OptionKinds.Trainer("Head trainer (default LbfgsLogisticRegression).", configKey: null);
         var threads = new Option<int?>("--threads") { Description = "HeadSelection.Threads for the default path (default: all cores)." };
         var selectionRows = new Option<int?>("--selection-rows") { Description = "HeadSelection.SelectionRows for the default path." };
         var tolerance = new Option<double?>("--tolerance") { Description = "HeadSelection.LbfgsTolerance for the default path." };
@@ -244,7 +269,7 @@ internal sealed class BenchCommand : ICommandFactory
         {
             var (n, nValid, d) = (parse.GetValue(rows), parse.GetValue(validRows), parse.GetValue(dim));
             if (n < 2 || nValid < 2 || d < 1) throw new PCamConfigException("--rows and --valid-rows must be at least 2 and --dim at least 1.");
-            var t = new TrainingOptionConfig { Trainer = parse.GetValue(trainer)!, Seed = parse.GetValue(seed) };
+            var t = new TrainingOptionConfig { Trainer = (parse.GetValue(trainer) ?? HeadTrainerKind.LbfgsLogisticRegression).ToString(), Seed = parse.GetValue(seed) };
             if (parse.GetValue(threads) is { } th) t.HeadSelection.Threads = th;
             if (parse.GetValue(selectionRows) is { } sr) t.HeadSelection.SelectionRows = sr;
             if (parse.GetValue(tolerance) is { } tol) t.HeadSelection.LbfgsTolerance = tol;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli.Commands;
 
@@ -92,7 +93,7 @@ internal sealed class VerifyCommand : ICommandFactory
                 catch (PCamDataException e)
                 {
                     cli.Out.WriteLine($"  {split.FileToken(),-5}  FAILED");
-                    cli.Err.WriteLine($"error: {e.Message}");
+                    cli.Err.WriteLine($"error: {FlagNames.Apply(e.Message)}");
                     failures++;
                 }
             }
@@ -107,6 +108,7 @@ internal sealed class ImportCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var from = new Option<string>("--from") { Description = "Source folder: image folders, Kaggle layout or official files.", Required = true };
+        from.MustBeFolder("source folder");
         var output = new Option<string>("--output") { Description = "Folder for the official-layout .h5 files.", Required = true };
         var splits = new Option<string>("--splits") { Description = "Comma-separated splits to import (default: those present).", DefaultValueFactory = _ => "all" };
         var chunked = new Option<bool>("--chunked") { Description = "Write `x` chunked (64 rows per chunk) instead of contiguous." };

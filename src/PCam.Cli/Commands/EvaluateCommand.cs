@@ -12,7 +12,9 @@ internal sealed class EvaluateCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
+        model.MustBeFile("model file");
         var data = new Option<string>("--data") { Description = "Folder with the split to evaluate (any supported layout).", Required = true };
+        data.MustBeFolder("data directory");
         var split = new Option<PCamSplit>("--split") { Description = "Split to evaluate: Train, Valid or Test.", DefaultValueFactory = _ => PCamSplit.Test };
         var maxRows = new Option<long?>("--max-rows") { Description = "Evaluate only the first N rows." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object to stdout instead of a table." };

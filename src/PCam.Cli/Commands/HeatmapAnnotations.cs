@@ -10,7 +10,7 @@ namespace PCam.Cli.Commands;
 /// <summary>The `--annotations` part of `pcam heatmap`: its options, the up-front check, and the cohort line.</summary>
 internal sealed class HeatmapAnnotations
 {
-    public Option<string?> Annotations { get; } = new("--annotations") { Description = "Folder of annotations named by slide id or file stem (.geojson/.json from QuPath, .xml from ASAP/Camelyon16): scores each heatmap against them (window AUC, accuracy, Dice, lesions) into summary.json and slides.csv, and the cohort (slide AUC, Camelyon16 FROC) into annotations.json and froc.csv. A slide without one is normal; --list's label column overrides slide labels." };
+    public Option<string?> Annotations { get; } = new Option<string?>("--annotations") { Description = "Folder of annotations named by slide id or file stem (.geojson/.json from QuPath, .xml from ASAP/Camelyon16): scores each heatmap against them (window AUC, accuracy, Dice, lesions) into summary.json and slides.csv, and the cohort (slide AUC, Camelyon16 FROC) into annotations.json and froc.csv. A slide without one is normal; --list's label column overrides slide labels." }.MustBeFolder("annotation folder");
     public Option<string> PositiveClass { get; } = new("--positive-class") { Description = "QuPath class (or ASAP group) of tumour regions.", DefaultValueFactory = _ => new AnnotationOptions().PositiveClass };
 
     public IEnumerable<Option> All => [Annotations, PositiveClass];

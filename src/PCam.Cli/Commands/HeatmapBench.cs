@@ -18,6 +18,7 @@ internal static class HeatmapBench
     public static Command Create(CliContext cli)
     {
         var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
+        model.MustBeFile("model file");
         var size = new Option<int>("--size") { Description = "Side of the generated slide in pixels.", DefaultValueFactory = _ => 20480 };
         var tissue = new Option<double>("--tissue") { Description = "Fraction of the slide covered by tissue (a centred disc).", DefaultValueFactory = _ => 0.01 };
         var stride = new Option<int>("--stride") { Description = "Window stride.", DefaultValueFactory = _ => 32 };

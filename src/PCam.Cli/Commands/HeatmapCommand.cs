@@ -21,11 +21,13 @@ internal sealed class HeatmapCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var defaults = new HeatmapOptions();
-        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
+        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`, or NAME.onnx written by `pcam export --format onnx` (its NAME.json beside it).", Required = true };
+        model.MustBeFile("model file");
         var inputs = new Argument<string[]>("inputs") { Description = "Slide files (TIFF, SVS, NDPI, MRXS, SCN, ...; PNG/JPEG images) and folders of them.", Arity = ArgumentArity.ZeroOrMore };
         var output = new Option<string>("--output") { Description = "Results folder: slides/ID/ per slide, slides.csv, run.json, shards/.", Required = true };
         var recursive = new Option<bool>("--recursive") { Description = "Look for slides in subfolders of the folders given." };
         var list = new Option<string?>("--list") { Description = "CSV of slides: column 'path' (relative to the CSV), optional 'slide_id' and 'label'." };
+        list.MustBeFile("slide list");
         var force = new Option<bool>("--force") { Description = "Redo every slide (default: skip slides whose outputs are complete for this model, settings and file)." };
         var failFast = new Option<bool>("--fail-fast") { Description = "Stop at the first slide that fails (default: record it and go on)." };
         var shard = new Option<string?>("--shard") { Description = "Run shard K of N (K/N, 0-based). Default: from SLURM_ARRAY_TASK_ID/MIN/COUNT or JOB_COMPLETION_INDEX with --shards, else the whole cohort." };
@@ -39,7 +41,7 @@ internal sealed class HeatmapCommand : ICommandFactory
         var minRegion = new Option<double>("--min-region-um2") { Description = "Drop tumour regions smaller than this many square microns.", DefaultValueFactory = _ => defaults.MinRegionUm2 };
         var reader = new Option<SlideReaderKind>("--reader") { Description = "auto (LibTiff for TIFF/SVS, OpenSlide for NDPI, MRXS, SCN, BIF, VMS...), libtiff or openslide.", DefaultValueFactory = _ => SlideReaderKind.Auto };
         var batch = new Option<int>("--batch-size") { Description = "Windows per ONNX Runtime call.", DefaultValueFactory = _ => defaults.BatchSize };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = OptionKinds.Device("cpu (default), cuda or cuda:N.", configKey: null);
         var noMask = new Option<bool>("--no-tissue-mask") { Description = "Score every window, glass included." };
         var minTissue = new Option<double>("--min-tissue") { Description = "Fraction of a window that must be tissue for it to be scored.", DefaultValueFactory = _ => defaults.MinTissueFraction };
         Option<string?> slideModel = SlideDiagnosisLines.SlideModel(), stages = SlideDiagnosisLines.Stages();
@@ -50,7 +52,7 @@ internal sealed class HeatmapCommand : ICommandFactory
         };
         var scoring = new HeatmapAnnotations();
         foreach (var o in scoring.All) cmd.Options.Add(o);
-        cli.Bind(cmd, (parse, log) =>
+        cli.Bind(cmd, (parse, log, cancel) =>
         {
             var options = new HeatmapOptions
             {
@@ -64,7 +66,6 @@ internal sealed class HeatmapCommand : ICommandFactory
             var listFile = parse.GetValue(list);
             if (files.Length == 0 && listFile is null) throw new ArgumentException("give slide files or folders, or --list FILE.csv.");
             var modelPath = parse.GetValue(model)!;
-            if (!File.Exists(modelPath)) throw new PCamModelException($"{modelPath}: model zip not found.");
             var theShard = Shard.Resolve(parse.GetValue(shard), parse.GetValue(shards), cli.Environment);
             // Inputs are gathered (and a missing folder or list refused) before the model loads.
             var slides = SlideInputs.Collect(files, parse.GetValue(recursive), listFile);
@@ -73,24 +74,20 @@ internal sealed class HeatmapCommand : ICommandFactory
             var annotator = scoring.Start(parse, slides);
             SlideDiagnosisLines.Check(parse.GetValue(stages), parse.GetValue(slideModel));
 
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            try
             {
-                using var windowModel = WindowModel.Load(modelPath, ExecutionDevice.Parse(parse.GetValue(device)!), batchSize: options.BatchSize, views: options.Views);
+                using var windowModel = WindowModel.Load(modelPath, parse.GetValue(device) ?? ExecutionDevice.Cpu, batchSize: options.BatchSize, views: options.Views);
                 if (windowModel.Featurizer.DeviceDescription.Contains("unavailable", StringComparison.Ordinal)) log.Warning(windowModel.Featurizer.DeviceDescription);
                 var cohortOptions = new CohortOptions { Output = results, Force = parse.GetValue(force), FailFast = parse.GetValue(failFast), Shard = theShard };
                 // The planned work: the slides this shard will score (not those already complete), their tissue windows and a warm-up's rate.
                 var toScore = CohortRunner.ToScore(slides, windowModel.Path, options, cohortOptions);
-                var plan = HeatmapPlan.Make(windowModel, toScore.Select(s => s.Path), options, cancel: cancel.Token);
+                var plan = HeatmapPlan.Make(windowModel, toScore.Select(s => s.Path), options, cancel: cancel);
                 log.Info(Describe(plan, options, windowModel, toScore.Count));
                 var progress = new HeatmapProgress(log, cli.Err, plan);
                 var runner = new CohortRunner(windowModel, options, cohortOptions)
                 {
                     Annotator = annotator, Info = progress.Info, Warning = progress.Warning, Error = progress.Error, Progress = progress.Progress,
                 };
-                var rows = progress.Run(toScore.Select(s => (s.SlideId, s.Path)), () => runner.Run(slides, cancel.Token));
+                var rows = progress.Run(toScore.Select(s => (s.SlideId, s.Path)), () => runner.Run(slides, cancel));
                 int failed = rows.Count(r => r.Status == SlideRecord.Failed);
                 var record = theShard.Count == 1 ? Path.Combine(results, "slides.csv") : Path.Combine(CohortRunner.ShardsFolder(results), theShard.Name + ".csv");
                 log.Info($"{rows.Count} slide(s): {rows.Count(r => r.Status == SlideRecord.Ok)} ok, {rows.Count(r => r.Status == SlideRecord.Skipped)} skipped, {failed} failed -> {record}" +
@@ -99,10 +96,6 @@ internal sealed class HeatmapCommand : ICommandFactory
                 if (annotator is not null && theShard.Count == 1 && HeatmapAnnotations.Summary(results) is { } line) cli.Out.WriteLine(line);
                 if (theShard.Count == 1) foreach (var l in SlideDiagnosisLines.Write(results, parse.GetValue(stages), parse.GetValue(slideModel), log)) cli.Out.WriteLine(l);
                 return failed > 0 ? SlidesFailed : 0;
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
             }
         });
         return cmd;

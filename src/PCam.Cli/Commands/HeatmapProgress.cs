@@ -46,10 +46,11 @@ internal sealed class HeatmapProgress(ConsoleLog log, TextWriter err, HeatmapPla
         else log.Info(message);
     }
 
-    public void Warning(string message) => Info("warning: " + message);
+    public void Warning(string message) => Info("warning: " + FlagNames.Apply(message));
 
     public void Error(string message)
     {
+        message = FlagNames.Apply(message);
         if (_console is { } c && _context is not null) c.WriteLine("error: " + message);
         else err.WriteLine("error: " + message);
     }

@@ -12,6 +12,7 @@ internal sealed class InspectCommand : ICommandFactory
     public Command Create(CliContext cli)
     {
         var model = new Argument<string>("model") { Description = "Model zip to describe." };
+        model.MustBeFile("model file");
         var cmd = new Command("inspect", "Show a model zip's input/output schema, pipeline stages, and the metrics and config it was trained with.") { model };
         cli.Bind(cmd, (parse, log) =>
         {

@@ -4,6 +4,7 @@ using PCam.MLNet.Slides.Annotations;
 using PCam.MLNet.Slides.Cohort;
 using PCam.MLNet.Slides.Patches;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli.Commands;
 
@@ -14,12 +15,16 @@ internal sealed class PatchesCommand : ICommandFactory
     {
         var defaults = new PatchSetOptions();
         var slides = new Option<string?>("--slides") { Description = "Folder of slides (TIFF, SVS, or any format OpenSlide reads); the slide id is the file stem." };
+        slides.MustBeFolder("slide folder");
         var list = new Option<string?>("--list") { Description = "CSV of slides: a 'path' column (relative to the CSV) and optional 'slide_id' and 'label' (0/1, normal/tumor) columns." };
+        list.MustBeFile("slide list");
         var annotations = new Option<string?>("--annotations") { Description = "Folder of annotations named by slide id: ID.geojson / ID.json (QuPath) or ID.xml (ASAP, Camelyon16). A slide without one is normal." };
+        annotations.MustBeFolder("annotation folder");
         var output = new Option<string>("--output") { Description = "Folder for camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5, patches.csv and dataset.json.", Required = true };
         var seed = new Option<int>("--seed") { Description = "Seed of the slide split, the sampling and the row order.", DefaultValueFactory = _ => defaults.Seed };
         var positive = new Option<string>("--positive-class") { Description = "QuPath class (or ASAP group) of tumour regions; Camelyon16's _0/_1 and Camelyon17's metastases groups always count.", DefaultValueFactory = _ => defaults.Annotations.PositiveClass };
         var labels = new Option<string?>("--labels") { Description = "CSV slide_id,label (0/1, normal/tumor): slide labels for slides without annotation files." };
+        labels.MustBeFile("label file");
         var max = new Option<int>("--max-per-slide") { Description = "Most patches from one slide (half tumour, half normal when it has both).", DefaultValueFactory = _ => defaults.MaxPerSlide };
         var split = new Option<string>("--split") { Description = "Fractions of the slides for train,valid,test (a slide goes whole to one split).", DefaultValueFactory = _ => "0.8,0.1,0.1" };
         var gzip = new Option<bool>("--gzip") { Description = "Write .h5.gz files (gzip, as PCam's downloads) instead of .h5." };
@@ -31,7 +36,7 @@ internal sealed class PatchesCommand : ICommandFactory
         {
             slides, list, annotations, output, seed, positive, labels, max, split, gzip, margin, minTissue, noBalance, mpp,
         };
-        cli.Bind(cmd, (parse, log) =>
+        cli.Bind(cmd, (parse, log, cancel) =>
         {
             var options = new PatchSetOptions
             {
@@ -43,23 +48,15 @@ internal sealed class PatchesCommand : ICommandFactory
             options.Validate();
             var inputs = PatchSlides.Resolve(parse.GetValue(slides), parse.GetValue(list), parse.GetValue(annotations), parse.GetValue(labels));
             log.Info($"{inputs.Count} slide(s), {inputs.Count(s => s.AnnotationPath != null)} with annotations.");
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            try
             {
                 PatchSetResult result;
                 using (var progress = new StageProgress(log))
-                    result = PatchSetBuilder.Build(inputs, parse.GetValue(output)!, options, progress, log.Warning, cancel.Token);
+                    result = PatchSetBuilder.Build(inputs, parse.GetValue(output)!, options, progress, log.Warning, cancel);
                 foreach (var s in result.Slides)
                     cli.Out.WriteLine($"{s.Slide.Id,-24} {s.Split.FileToken(),-5} {s.Tumour,6:N0} tumour {s.Normal,7:N0} normal   ({s.TumourCandidates:N0} tumour / {s.NormalCandidates:N0} normal windows on tissue)");
                 foreach (var (sp, (t, n)) in result.Counts)
                     if (t + n > 0) cli.Out.WriteLine($"{sp.FileToken(),-5}  {t + n:N0} patches ({t:N0} tumour, {n:N0} normal)");
                 foreach (var f in result.Files) cli.Out.WriteLine(f);
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
             }
             return 0;
         });

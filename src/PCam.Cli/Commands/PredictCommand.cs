@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.ML;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli.Commands;
 
@@ -11,16 +12,18 @@ internal sealed class PredictCommand : ICommandFactory
 {
     public Command Create(CliContext cli)
     {
-        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`.", Required = true };
+        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train`, or NAME.onnx written by `pcam export --format onnx` (its NAME.json beside it).", Required = true };
+        model.MustBeFile("model file");
         var inputs = new Argument<string[]>("inputs") { Description = "Image files (PNG/JPEG/TIFF, 96x96 RGB), folders of them, or an official _x.h5 file.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of CSV." };
         var cache = new Option<string?>("--cache-dir") { Description = $"Where an _x.h5.gz input is decompressed (default: {PCamDataOptions.DefaultCacheFolder} beside it)." };
-        var cmd = new Command("predict", "Classify patches with a model zip: prints index or path, probability of tumour and predicted label.") { model, inputs, json, cache };
+        var cmd = new Command("predict", "Classify patches with a model zip (or its exported .onnx): prints index or path, probability of tumour and predicted label.") { model, inputs, json, cache };
         cli.Bind(cmd, (parse, log) =>
         {
             // Inputs are listed and checked (files exist, image headers known, HDF5 layout valid) before the model loads.
             if (!File.Exists(parse.GetValue(model))) throw new PCamModelException($"{parse.GetValue(model)}: model file not found.");
             var items = Expand(parse.GetValue(inputs)!, parse.GetValue(cache)).ToList();
+            if (OnnxModelFile.Is(parse.GetValue(model)!)) return PrintRows(cli, parse.GetValue(json), PredictExported(parse.GetValue(model)!, items, log));
             var ml = new MLContext(seed: 1);
             var loaded = PCamModel.Load(ml, parse.GetValue(model)!, out _);
             using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
@@ -38,23 +41,59 @@ internal sealed class PredictCommand : ICommandFactory
                     task.Advance(1);
                 }
             }
-            if (parse.GetValue(json))
-            {
-                var arr = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
-                {
-                    ["input"] = r.Id, ["probability"] = r.P.Probability, ["predictedLabel"] = r.P.PredictedLabel ? 1 : 0,
-                }).ToArray());
-                cli.Out.WriteLine(arr.ToJsonString());
-            }
-            else
-            {
-                cli.Out.WriteLine("input,probability,predicted_label");
-                foreach (var (id, p) in rows)
-                    cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Csv(id)},{p.Probability:F6},{(p.PredictedLabel ? 1 : 0)}"));
-            }
-            return 0;
+            return PrintRows(cli, parse.GetValue(json), rows);
         });
         return cmd;
+    }
+
+    /// <summary>An exported .onnx, run by ONNX Runtime on batches of patches (the probability it gives is the zip's).</summary>
+    private static List<(string Id, PatchPrediction P)> PredictExported(string path, List<Input> items, ConsoleLog log)
+    {
+        const int batch = 64;
+        using var session = new OnnxModelFile.Session(path, batch);
+        var rows = new List<(string Id, PatchPrediction P)>();
+        var ids = new List<string>(batch);
+        var pixels = new byte[batch * PatchSchema.ImageBytes];
+        void Flush()
+        {
+            foreach (var (id, p) in ids.Zip(session.Predict(pixels, ids.Count)))
+                rows.Add((id, new PatchPrediction { Probability = p, PredictedLabel = p >= 0.5f }));
+            ids.Clear();
+        }
+        using (var task = log.StartTask("Predict", items.Count))
+        {
+            foreach (var item in items)
+            {
+                foreach (var (id, image) in item.Read())
+                {
+                    image.CopyTo(pixels, ids.Count * PatchSchema.ImageBytes);
+                    ids.Add(id);
+                    if (ids.Count == batch) Flush();
+                }
+                task.Advance(1);
+            }
+            if (ids.Count > 0) Flush();
+        }
+        return rows;
+    }
+
+    private static int PrintRows(CliContext cli, bool json, List<(string Id, PatchPrediction P)> rows)
+    {
+        if (json)
+        {
+            var arr = new JsonArray(rows.Select(r => (JsonNode)new JsonObject
+            {
+                ["input"] = r.Id, ["probability"] = r.P.Probability, ["predictedLabel"] = r.P.PredictedLabel ? 1 : 0,
+            }).ToArray());
+            cli.Out.WriteLine(arr.ToJsonString());
+        }
+        else
+        {
+            cli.Out.WriteLine("input,probability,predicted_label");
+            foreach (var (id, p) in rows)
+                cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Csv(id)},{p.Probability:F6},{(p.PredictedLabel ? 1 : 0)}"));
+        }
+        return 0;
     }
 
     private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? $"\"{s.Replace("\"", "\"\"")}\"" : s;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PCam.MLNet.Configuration;
+using PCam.MLNet.Featurization;
 
 namespace PCam.Cli.Commands;
 
@@ -11,16 +12,16 @@ internal sealed class RunOptions
 {
     public const string DefaultConfigFile = "mlnet.config.json";
 
-    public readonly Option<string?> Config = new("--config") { Description = $"Training configuration (default: {DefaultConfigFile} when present, else built-in defaults)." };
-    public readonly Option<string?> Data = new("--data") { Description = "Folder with PCam data: official .h5/.h5.gz files, <split>/<0|1>/ image folders, or the Kaggle layout." };
+    public readonly Option<string?> Config = new Option<string?>("--config") { Description = $"Training configuration (default: {DefaultConfigFile} when present, else built-in defaults)." }.MustBeFile("configuration file");
+    public readonly Option<string?> Data = new Option<string?>("--data") { Description = "Folder with PCam data: official .h5/.h5.gz files, <split>/<0|1>/ image folders, or the Kaggle layout." }.MustBeFolder("data directory");
     public readonly Option<string?> Model = new("--model") { Description = "Output model zip (TrainingOption.ModelPath)." };
     public readonly Option<string?> Backbone = new("--backbone") { Description = "Backbone name or backbone JSON (TrainingOption.Backbone)." };
     public readonly Option<int?> ImageSize = new("--image-size") { Description = "Resize patches to this side before the backbone (TrainingOption.ImageSize)." };
     public readonly Option<bool?> Tta = new("--tta") { Description = "Test-time augmentation: average the 8 rotations/flips for valid, test and the model (TrainingOption.Tta)." };
     public readonly Option<bool?> TtaTrain = new("--tta-train") { Description = "With --tta, also for the train features (TrainingOption.TtaTrain)." };
-    public readonly Option<string?> Precision = new("--precision") { Description = "Featurizer precision: fp32 or int8 (static quantisation calibrated on train rows; TrainingOption.Precision)." };
-    public readonly Option<string?> Trainer = new("--trainer") { Description = "Head: LbfgsLogisticRegression, LightGbm, FastTree, SdcaLogisticRegression." };
-    public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda or cuda:N (Environment.Device)." };
+    public readonly Option<FeaturizerPrecision?> Precision = OptionKinds.Precision("Featurizer precision: fp32 or int8 (static quantisation calibrated on train rows; TrainingOption.Precision).");
+    public readonly Option<HeadTrainerKind?> Trainer = OptionKinds.Trainer("Head: LbfgsLogisticRegression, LightGbm, FastTree, SdcaLogisticRegression (TrainingOption.Trainer).");
+    public readonly Option<ExecutionDevice?> Device = OptionKinds.Device("cpu, cuda or cuda:N (Environment.Device).");
     public readonly Option<int?> Seed = new("--seed") { Description = "MLContext and sampling seed (TrainingOption.Seed)." };
     public readonly Option<long?> MaxRows = new("--max-train-rows") { Description = "Train the head on a seeded class-balanced sample of N train rows." };
     public readonly Option<string?> Cache = new("--cache-dir") { Description = "Where decompressed .h5 files and cached features go (DataSource.CacheDirectory)." };
@@ -57,9 +58,9 @@ internal sealed class RunOptions
         if (Value(parse, ImageSize) is { } s) t.ImageSize = s;
         if (Value(parse, Tta) is { } a) t.Tta = a;
         if (Value(parse, TtaTrain) is { } at) t.TtaTrain = at;
-        if (Value(parse, Precision) is { } pr) t.Precision = pr;
-        if (Value(parse, Trainer) is { } tr) t.Trainer = tr;
-        if (Value(parse, Device) is { } dv) { c.Environment.Device = dv; c.Environment.Type = dv == "cpu" ? "LocalCPU" : "LocalGPU"; }
+        if (Value(parse, Precision) is { } pr) t.Precision = pr.Name();
+        if (Value(parse, Trainer) is { } tr) t.Trainer = tr.ToString();
+        if (Value(parse, Device) is { } dv) { c.Environment.Device = dv.ToString(); c.Environment.Type = dv.Cuda ? "LocalGPU" : "LocalCPU"; }
         if (Value(parse, Seed) is { } sd) t.Seed = sd;
         if (Value(parse, MaxRows) is { } mr) c.DataSource.MaxTrainRows = mr;
         if (Value(parse, Cache) is { } cd) c.DataSource.CacheDirectory = cd;

@@ -12,6 +12,7 @@ namespace PCam.MLNet;
 /// var ml = new MLContext(seed: 1);
 /// var train = ml.Data.LoadFromPCam("data/pcam", PCamSplit.Train);
 /// var pipeline = ml.Transforms.FeaturizePatches(new PatchFeaturizerOptions { ImageSize = 96 })
+///     .AppendCacheCheckpoint(ml) // the trainer's passes reuse the features instead of running the backbone again
 ///     .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features"));
 /// var model = pipeline.Fit(train);
 /// </code>
@@ -41,7 +42,8 @@ public static class PCamCatalog
     /// <summary>
     /// An estimator that turns the <c>Image</c> column into a <c>Features</c> float vector with a frozen pretrained backbone
     /// on ONNX Runtime. <c>Fit</c> composes the featurizer graph and, for int8, calibrates it on the data it is fitted on;
-    /// append any ML.NET binary trainer with <c>featureColumnName: "Features"</c>. A saved model needs only ML.NET's packages.
+    /// the fitted transform featurizes lazily, in batches, as its output is read. Append <c>AppendCacheCheckpoint</c> and
+    /// any ML.NET binary trainer with <c>featureColumnName: "Features"</c>. A saved model needs only ML.NET's packages.
     /// </summary>
     /// <param name="catalog">The transforms catalog (<c>mlContext.Transforms</c>).</param>
     /// <param name="options">Backbone, image size, TTA, pooling, precision, cache folder; null = the defaults of <see cref="PatchFeaturizerOptions"/>.</param>

@@ -2,7 +2,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
 using PCam.MLNet.Featurization;
-using PCam.MLNet.Training;
 
 namespace PCam.MLNet;
 
@@ -32,13 +31,14 @@ public sealed class PatchFeaturizerEstimator : IEstimator<PatchFeaturizerTransfo
     internal ExecutionDevice Device { get; }
 
     /// <summary>Composes (and for int8 calibrates on <paramref name="input"/>) the featurizer.</summary>
-    /// <param name="input">Rows with an <c>Image</c> column of 96x96x3 bytes; a view from <see cref="PCamCatalog.LoadFromPCam"/>
-    /// gives a seeded class-balanced calibration sample, any other view its first <see cref="PatchFeaturizerOptions.CalibrationRows"/> rows.</param>
+    /// <param name="input">Rows with an <c>Image</c> column of 96x96x3 bytes; for int8, a view from <see cref="PCamCatalog.LoadFromPCam"/>
+    /// gives a seeded class-balanced calibration sample, any other view its first <see cref="PatchFeaturizerOptions.CalibrationRows"/> rows.
+    /// Fit reads only those rows: the features are computed when the transformer's output is read.</param>
     public PatchFeaturizerTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         CheckImageColumn(input.Schema);
-        return Fit(input, BuildGraphs());
+        return Fit(input, BuildGraph());
     }
 
     /// <summary>The input schema plus the <c>Features</c> float vector.</summary>
@@ -54,41 +54,23 @@ public sealed class PatchFeaturizerEstimator : IEstimator<PatchFeaturizerTransfo
         return _catalog.Conversion.ConvertType(FeaturizerGraph.OutputName, PatchSchema.ImageColumn, DataKind.Single).GetOutputSchema(inputSchema);
     }
 
-    /// <summary>The graph saved in the model and used for every view, and the one for the rows Fit sees (single view with TTA and not TtaTrain).</summary>
-    internal (FeaturizerGraph Graph, FeaturizerGraph TrainGraph) BuildGraphs()
-    {
-        var backbone = BackboneResolver.Resolve(_options.Backbone);
-        var graph = FeaturizerGraph.Build(backbone, _options.ToFeaturizerOptions(_options.Tta));
-        var trainGraph = _options.Tta && !_options.TtaTrain ? FeaturizerGraph.Build(backbone, _options.ToFeaturizerOptions(false)) : graph;
-        return (graph, trainGraph);
-    }
+    /// <summary>The composed graph (backbone, size, preprocessing, pooling, TTA), before any calibration.</summary>
+    internal FeaturizerGraph BuildGraph() => FeaturizerGraph.Build(BackboneResolver.Resolve(_options.Backbone), _options.ToFeaturizerOptions(_options.Tta));
 
-    /// <summary>Fit with graphs already built (pcam train builds them before opening any data, so a bad backbone is reported first).</summary>
-    internal PatchFeaturizerTransformer Fit(IDataView input, (FeaturizerGraph Graph, FeaturizerGraph TrainGraph) graphs)
+    /// <summary>Fit with the graph already built (PCam.MLNet's trainer builds it before opening any data, so a bad backbone is reported first).</summary>
+    internal PatchFeaturizerTransformer Fit(IDataView input, FeaturizerGraph graph)
     {
-        var (graph, trainGraph) = graphs;
-        LastPrecisionReason = "requested (precision fp32)";
+        var reason = "requested (precision fp32)";
         if (_options.Precision == FeaturizerPrecision.Int8)
         {
-            var fp32 = trainGraph.Options.Tta ? FeaturizerGraph.Build(graph.Backbone, _options.ToFeaturizerOptions(false)) : trainGraph;
+            // Ranges are measured on the single-view graph: the 8 views of a patch share its activation statistics.
+            var fp32 = graph.Options.Tta ? FeaturizerGraph.Build(graph.Backbone, _options.ToFeaturizerOptions(false)) : graph;
             if (Int8Calibration.TryCalibrate(input, fp32, _options.CalibrationRows, _options.Seed, _options.CalibrationMethod, _options.Threads, _log,
-                    out var reason) is { } table)
-            {
-                var quantised = graph.Quantize(table);
-                trainGraph = ReferenceEquals(graph, trainGraph) ? quantised : trainGraph.Quantize(table);
-                graph = quantised;
-                LastCalibration = table;
-            }
-            LastPrecisionReason = reason;
+                    out reason) is { } table)
+                graph = graph.Quantize(table);
         }
-        return new PatchFeaturizerTransformer(_catalog, graph, trainGraph, input, _options, Device, _log);
+        return new PatchFeaturizerTransformer(_catalog, graph, _options, Device, _log, reason);
     }
-
-    /// <summary>The activation ranges of the last int8 Fit (for the CLI's log), or null.</summary>
-    internal Featurization.Passes.CalibrationTable? LastCalibration { get; private set; }
-
-    /// <summary>Why the last Fit's featurizer runs at its precision (int8 check result, fallback reason, or requested fp32).</summary>
-    internal string? LastPrecisionReason { get; private set; }
 
     internal static void CheckImageColumn(DataViewSchema schema)
     {

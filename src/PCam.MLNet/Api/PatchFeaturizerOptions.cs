@@ -16,13 +16,10 @@ public sealed class PatchFeaturizerOptions
     /// 0 takes the backbone's own input size. The built-in ResNet18 needs a multiple of 32.</summary>
     public int ImageSize { get; set; } = FeaturizerOptions.DefaultImageSize;
 
-    /// <summary>Test-time augmentation: average the features of the 8 rotations/flips of each patch. Default true.</summary>
+    /// <summary>Test-time augmentation: average the features of the 8 rotations/flips of each patch, for every view the
+    /// transformer featurizes and in the saved model. Default true. For training rows featurized with one view (8x cheaper),
+    /// featurize them with <see cref="PatchFeaturizerTransformer.SingleView"/>.</summary>
     public bool Tta { get; set; } = true;
-
-    /// <summary>With <see cref="Tta"/>, also average the 8 views for the rows the featurizer was fitted on (the training rows a
-    /// pipeline passes on to its trainer). Default false: those rows are featurized with the single view (8x cheaper), every
-    /// other view and the saved model use the 8-view average, as <c>pcam train</c> does.</summary>
-    public bool TtaTrain { get; set; }
 
     /// <summary>Also pool the centre third of each feature map (PCam's label depends only on the centre 32x32 px). Default false.</summary>
     public bool CenterPool { get; set; }
@@ -43,7 +40,7 @@ public sealed class PatchFeaturizerOptions
     /// <summary>Seed of the calibration sample. Default 1.</summary>
     public int Seed { get; set; } = 1;
 
-    /// <summary>Rows per ONNX Runtime batch when featurizing a PCam view. Default 64.</summary>
+    /// <summary>Rows per ONNX Runtime batch when a cursor featurizes. Default 64.</summary>
     public int BatchSize { get; set; } = 64;
 
     /// <summary>ONNX Runtime threads; null (default) = all cores.</summary>
@@ -55,7 +52,9 @@ public sealed class PatchFeaturizerOptions
     /// <summary>
     /// A folder for feature caches, or null (default: none). When set, the features of every view loaded with
     /// <see cref="PCamCatalog.LoadFromPCam"/> are kept there as ML.NET binary files keyed by the data's identity and the
-    /// featurizer's fingerprint, so a second run (or a second trainer) reuses them instead of running the backbone again.
+    /// featurizer's fingerprint, so a second pass, run or trainer reuses them instead of running the backbone again. The
+    /// file is written by the first cursor that reads the features, never by <c>Transform</c> itself. Other views are
+    /// featurized on every pass; cache those with ML.NET's <c>AppendCacheCheckpoint</c>.
     /// </summary>
     public string? CacheDirectory { get; set; }
 

@@ -196,7 +196,7 @@ public static class PCamData
             origin = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(f.Original))!, "checksums.md5");
         }
         var stamps = new ChecksumStamps(f.CacheDirectory, f.CreateCache);
-        const string skipped = "MD5 verification skipped (--no-verify or DataSource.VerifyChecksums = false)";
+        const string skipped = "MD5 verification skipped (PCamDataOptions.VerifyChecksums = false)";
         if (!strict)
         {
             if (expH5 is null && expGz is null) return; // nothing to check against: nothing skipped
@@ -222,8 +222,8 @@ public static class PCamData
             {
                 if (f.GzPath != null) DeleteCached(f.H5Path); // never reuse a bad decompressed copy
                 throw new PCamDataException($"{f.Original}: MD5 mismatch for {h5Name}: expected {expH5} ({origin}), actual {actual}. " +
-                    "The file is damaged or not the expected version; download it again, or pass --no-verify " +
-                    "(DataSource.VerifyChecksums = false) to use it anyway (e.g. a re-chunked or rebuilt file).");
+                    "The file is damaged or not the expected version; download it again, or set PCamDataOptions.VerifyChecksums = false " +
+                    "(DataSource.VerifyChecksums in mlnet.config.json) to use it anyway (e.g. a re-chunked or rebuilt file).");
             }
         }
         if (f.GzPath != null && expGz != null)
@@ -239,7 +239,7 @@ public static class PCamData
             {
                 DeleteCached(f.H5Path);
                 throw new PCamDataException($"{f.GzPath}: MD5 mismatch: expected {expGz} ({origin}), actual {actualGz}. Download it again, " +
-                    "or pass --no-verify (DataSource.VerifyChecksums = false) to use it anyway.");
+                    "or set PCamDataOptions.VerifyChecksums = false to use it anyway.");
             }
         }
     }

@@ -78,6 +78,69 @@ public static class PatchImageDecoder
         }
     }
 
+    /// <summary>
+    /// Decodes an image of any size into HWC RGB bytes (width x height x 3), for general image classification: the same
+    /// formats and the same damage checks as <see cref="Decode"/>, but grey images are expanded to RGB and alpha is
+    /// dropped (as TensorFlow's decoders do with three channels). <paramref name="name"/> is named in every error.
+    /// </summary>
+    public static unsafe byte[] DecodeAnySize(byte[] bytes, string name, out int width, out int height)
+    {
+        var format = DetectFormat(bytes);
+        try
+        {
+            if (format == PatchImageFormat.Unknown)
+                throw new PCamDataException($"{name}: not a PNG, JPEG, TIFF, BMP, GIF or WebP image (unrecognised file header)");
+            if (format == PatchImageFormat.Tiff) return DecodeTiffAnySize(bytes, name, out width, out height);
+            using var data = SKData.CreateCopy(bytes);
+            using var codec = SKCodec.Create(data) ?? throw new PCamDataException($"{name}: cannot decode {format} image (damaged or truncated)");
+            int w = codec.Info.Width, h = codec.Info.Height;
+            var rgba = new byte[(long)w * h * 4];
+            SKCodecResult result;
+            fixed (byte* p = rgba) result = codec.GetPixels(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul), (IntPtr)p);
+            if (result is not SKCodecResult.Success)
+                throw new PCamDataException($"{name}: cannot decode {format} image ({result}; damaged or truncated)");
+            var rgb = new byte[(long)w * h * 3];
+            for (long i = 0, o = 0; i < rgba.Length; i += 4, o += 3) { rgb[o] = rgba[i]; rgb[o + 1] = rgba[i + 1]; rgb[o + 2] = rgba[i + 2]; }
+            (width, height) = (w, h);
+            return rgb;
+        }
+        catch (Exception e) when (e is not (PCamDataException or OutOfMemoryException))
+        {
+            throw new PCamDataException($"{name}: cannot decode {format} image ({e.GetType().Name}: {e.Message}; damaged or truncated)", e);
+        }
+    }
+
+    /// <summary>Opens TIFF bytes (a MemoryStream the decoder owns for the read) and reads the image size; errors name the file.</summary>
+    private static Tiff OpenTiff(byte[] bytes, string name, out int width, out int height)
+    {
+        RecordingTiffHandler.Clear();
+        var tiff = Tiff.ClientOpen(name, "r", new MemoryStream(bytes, writable: false), new TiffStream())
+            ?? throw new PCamDataException($"{name}: cannot decode TIFF image ({RecordingTiffHandler.Last ?? "damaged or truncated"})");
+        width = tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0;
+        height = tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0;
+        return tiff;
+    }
+
+    private static byte[] DecodeTiffAnySize(byte[] bytes, string name, out int width, out int height)
+    {
+        using var tiff = OpenTiff(bytes, name, out int w, out int h);
+        if (w <= 0 || h <= 0) throw new PCamDataException($"{name}: TIFF image has no size ({w}x{h})");
+        var raster = new int[(long)w * h];
+        bool ok = tiff.ReadRGBAImageOriented(w, h, raster, Orientation.TOPLEFT, stopOnError: true);
+        if (!ok || RecordingTiffHandler.Last is not null)
+            throw new PCamDataException($"{name}: cannot decode TIFF image ({RecordingTiffHandler.Last ?? "damaged or unsupported encoding"}; damaged or truncated)");
+        var rgb = new byte[(long)w * h * 3];
+        for (long i = 0, o = 0; i < raster.Length; i++, o += 3)
+        {
+            int px = raster[i];
+            rgb[o] = (byte)Tiff.GetR(px);
+            rgb[o + 1] = (byte)Tiff.GetG(px);
+            rgb[o + 2] = (byte)Tiff.GetB(px);
+        }
+        (width, height) = (w, h);
+        return rgb;
+    }
+
     private static void CheckSize(string name, int w, int h, string what)
     {
         if (w != PatchSchema.Width || h != PatchSchema.Height)
@@ -116,12 +179,7 @@ public static class PatchImageDecoder
 
     private static void DecodeTiff(byte[] bytes, string name, Span<byte> destination)
     {
-        RecordingTiffHandler.Clear();
-        using var ms = new MemoryStream(bytes, writable: false);
-        using var tiff = Tiff.ClientOpen(name, "r", ms, new TiffStream())
-            ?? throw new PCamDataException($"{name}: cannot decode TIFF image ({RecordingTiffHandler.Last ?? "damaged or truncated"})");
-        int w = tiff.GetField(TiffTag.IMAGEWIDTH)?[0].ToInt() ?? 0;
-        int h = tiff.GetField(TiffTag.IMAGELENGTH)?[0].ToInt() ?? 0;
+        using var tiff = OpenTiff(bytes, name, out int w, out int h);
         CheckSize(name, w, h, "TIFF");
         int spp = tiff.GetField(TiffTag.SAMPLESPERPIXEL)?[0].ToInt() ?? 1;
         var photometric = (Photometric)(tiff.GetField(TiffTag.PHOTOMETRIC)?[0].ToInt() ?? (int)Photometric.MINISWHITE);

@@ -7,7 +7,8 @@ namespace PCam.MLNet;
 /// callback with a .NET startup hook (tests/.../Robustness/KillAtStartupHook.cs).
 /// Stages: "features" (a split's feature file fully written to its temp name, before the rename), "head" (after the
 /// first head-selection trial), "zip" (the model zip fully written to its temp name, before the rename),
-/// "slide:ID" (`pcam heatmap`: slide ID's outputs fully written to its temp folder, before the rename).
+/// "slide:ID" (`pcam heatmap`: slide ID's outputs fully written to its temp folder, before the rename), "onnx-export" (`pcam export --format onnx`: the
+/// staged files checked, before the moves into the output folder).
 /// </summary>
 internal static class TestHooks
 {

@@ -4,6 +4,7 @@ using Microsoft.ML;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
 using PCam.MLNet.Training;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Export;
 
@@ -25,8 +26,8 @@ public static class ModelBuilderExporter
     public static ModelBuilderExport Export(string zipPath, string outputDirectory, string name = "MLModel1", string? ns = null)
     {
         ns ??= "PCamModelBuilder";
-        if (!IsIdentifier(name)) throw new PCamExportException($"--name '{name}': not a C# identifier (Model Builder names the class after the model).");
-        if (!ns.Split('.').All(IsIdentifier)) throw new PCamExportException($"--namespace '{ns}': not a C# namespace.");
+        if (!IsIdentifier(name)) throw new PCamExportException($"model name '{name}': not a C# identifier (Model Builder names the class after the model).");
+        if (!ns.Split('.').All(IsIdentifier)) throw new PCamExportException($"namespace '{ns}': not a C# namespace.");
         var ml = new MLContext(seed: 1);
         var zip = PCamModel.Load(ml, zipPath, out _);
         using var releaseZip = PCamModel.Owner(zip); // ONNX sessions and the graph file ML.NET unpacked into the temp folder

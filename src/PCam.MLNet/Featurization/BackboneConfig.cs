@@ -150,6 +150,12 @@ public static class TokenPoolings
 
 public sealed class FeaturizerOptions
 {
+    /// <summary>Side of the square uint8 [N,side,side,3] images the graph takes: 0 = the 96x96 PCam patch. A caller
+    /// that resizes its images itself (the image-classification trainer) sets it to <see cref="ImageSize"/>, so the
+    /// graph does not resize again.</summary>
+    public int InputSize { get; set; }
+    /// <summary>The side the graph's "Image" input has (<see cref="InputSize"/>, or 96 when 0).</summary>
+    public int InputSide => InputSize > 0 ? InputSize : PCam.MLNet.Data.PatchSchema.Height;
     /// <summary>Side the 96x96 patch is resized to (bilinear, half-pixel) before the backbone (96 = native; 0 = the backbone's InputSize).
     /// The packaged ResNet18 needs a multiple of 32 (its CNTK export pads stride-2 convolutions for even maps only).</summary>
     public int ImageSize { get; set; } = DefaultImageSize;

@@ -20,6 +20,7 @@ public sealed class BatchFeaturizer : IDisposable
         ArgumentNullException.ThrowIfNull(graph);
         FeatureDimension = graph.FeatureDimension;
         (_session, DeviceDescription) = CreateSession(graph, device, threads);
+        InputSide = graph.InputSide;
     }
 
     /// <summary>Runs an already composed featurizer graph (for example the one stored in a model zip): uint8 [N,96,96,3] "Image" in, float [N,D] "Features" out.</summary>
@@ -31,7 +32,11 @@ public sealed class BatchFeaturizer : IDisposable
         FeatureDimension = _session.OutputMetadata.TryGetValue(FeaturizerGraph.OutputName, out var output) && output.Dimensions is [_, > 0 and var d]
             ? d
             : throw new InvalidDataException($"The featurizer graph has no [N,D] '{FeaturizerGraph.OutputName}' output.");
+        InputSide = _session.InputMetadata.TryGetValue(FeaturizerGraph.InputName, out var input) && input.Dimensions is [_, > 0 and var s, _, _] ? s : PatchSchema.Height;
     }
+
+    /// <summary>Side of the square images the graph takes (96: a PCam patch).</summary>
+    public int InputSide { get; }
 
     /// <summary>What actually runs ("cpu", "cuda:0", or "cpu (CUDA unavailable: ...)").</summary>
     public string DeviceDescription { get; }
@@ -79,13 +84,14 @@ public sealed class BatchFeaturizer : IDisposable
 
     static string FirstLine(string s) { var i = s.IndexOf('\n'); return (i < 0 ? s : s[..i]).Trim(); }
 
-    /// <summary>images: count x 27648 bytes (HWC RGB); features: count x FeatureDimension.</summary>
+    /// <summary>images: count x InputSide x InputSide x 3 bytes (HWC RGB; 27,648 for a PCam patch); features: count x FeatureDimension.</summary>
     public unsafe void Featurize(ReadOnlySpan<byte> images, int count, Span<float> features)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (images.Length < (long)count * PatchSchema.ImageBytes)
-            throw new ArgumentException($"images holds {images.Length} bytes; {count} patches need {(long)count * PatchSchema.ImageBytes}.", nameof(images));
+        int side = InputSide, rowBytes = side * side * PatchSchema.Channels;
+        if (images.Length < (long)count * rowBytes)
+            throw new ArgumentException($"images holds {images.Length} bytes; {count} images need {(long)count * rowBytes}.", nameof(images));
         if (features.Length < (long)count * FeatureDimension)
             throw new ArgumentException($"features holds {features.Length} floats; {count} rows need {(long)count * FeatureDimension}.", nameof(features));
         int d = FeatureDimension, step = Math.Max(1, MaxBatch);
@@ -97,8 +103,8 @@ public sealed class BatchFeaturizer : IDisposable
             {
                 int n = Math.Min(step, count - start);
                 using var input = OrtValue.CreateTensorValueWithData(_cpu, TensorElementType.UInt8,
-                    [n, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels],
-                    (IntPtr)(src + (long)start * PatchSchema.ImageBytes), (long)n * PatchSchema.ImageBytes);
+                    [n, side, side, PatchSchema.Channels],
+                    (IntPtr)(src + (long)start * rowBytes), (long)n * rowBytes);
                 using var output = OrtValue.CreateTensorValueWithData(_cpu, TensorElementType.Float,
                     [n, d], (IntPtr)(dst + (long)start * d), (long)n * d * sizeof(float));
                 _session.Run(_run, InputNames, [input], OutputNames, [output]);

@@ -41,7 +41,7 @@ public static class ExternalData
         return result;
     }
 
-    static IEnumerable<TensorProto> AllTensors(GraphProto g)
+    internal static IEnumerable<TensorProto> AllTensors(GraphProto g)
     {
         foreach (var t in g.Initializer) yield return t;
         foreach (var n in g.Node)

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
+using PCam.MLNet.Data;
 using PCam.MLNet.Featurization.Passes;
 using static PCam.MLNet.Featurization.GraphWriter;
 using DataType = Onnx.TensorProto.Types.DataType;
@@ -56,6 +57,20 @@ public sealed partial class FeaturizerGraph
     /// <summary>Things the user should know (e.g. a fixed-batch export that runs one row at a time); log each once.</summary>
     public IReadOnlyList<string> Warnings { get; }
 
+    /// <summary>Side of the square uint8 [N,side,side,3] "Image" input (96: a PCam patch).</summary>
+    public int InputSide => Options.InputSide;
+
+    /// <summary>Bytes of one input image (side x side x 3, HWC RGB).</summary>
+    public int InputBytes => InputSide * InputSide * PatchSchema.Channels;
+
+    /// <summary>The side of a composed graph's "Image" input, read from the model (96 when it does not say).</summary>
+    public static int InputSideOf(ModelProto model)
+    {
+        var input = model.Graph.Input.FirstOrDefault(i => i.Name == InputName);
+        var dims = input?.Type?.TensorType?.Shape?.Dim;
+        return dims is { Count: 4 } && dims[1].HasDimValue ? (int)dims[1].DimValue : PatchSchema.Height;
+    }
+
     /// <summary>Writes the graph; with external data, run it from a folder holding the ExternalData files (see ExternalDataManifest.Stage).</summary>
     public void Save(string path) => File.WriteAllBytes(path, ModelBytes);
 
@@ -79,7 +94,7 @@ public sealed partial class FeaturizerGraph
         // fixed-batch export now takes a batch of 2; if not, the backbone is wrapped to run one row at a time.
         var warnings = new List<string>();
         bool singleRow = false;
-        var probe = Adapt(backbone, path, backboneBytes, size, singleRow: false);
+        var probe = Adapt(backbone, path, backboneBytes, size, singleRow: false, options.InputSide);
         var external = Featurization.ExternalData.Resolve(backbone, path, probe.Model);
         string? folder = external.Count > 0 ? Path.GetDirectoryName(Path.GetFullPath(path)) : null;
         var shapes = ShapeProbe.Run(probe, backbone, path, size, folder);
@@ -89,13 +104,13 @@ public sealed partial class FeaturizerGraph
                 throw new PCamBackboneException($"{backbone.Where} (ONNX {path}): the export has a fixed batch of {probe.FixedBatch}, which could not be made dynamic; " +
                                                 "re-export it with a dynamic batch axis (or batch 1).");
             singleRow = true;
-            probe = Adapt(backbone, path, backboneBytes, size, singleRow: true);
+            probe = Adapt(backbone, path, backboneBytes, size, singleRow: true, options.InputSide);
             shapes = ShapeProbe.Run(probe, backbone, path, size, folder)!;
             warnings.Add($"{backbone.Where}: the export has a fixed batch of {probe.FixedBatch} that could not be made dynamic, " +
                          "so the backbone runs one row at a time (slower; re-export with a dynamic batch axis for speed).");
         }
 
-        var adapted = BackboneAdapterPass.Apply(backbone, path, backboneBytes, singleRow);
+        var adapted = BackboneAdapterPass.Apply(backbone, path, backboneBytes, singleRow, options.InputSide);
         var model = adapted.Model;
         var w = new GraphWriter(model.Graph, Prefix);
         var rawFloat = PreprocessPass.Apply(w, backbone, adapted, size, options.Tta);
@@ -123,14 +138,15 @@ public sealed partial class FeaturizerGraph
 
         var extra = new List<string>(rewrites.Select(p => "pass:" + p.Name));
         if (shapes.Any(s => s.Length == 3)) extra.Add($"tokens:{backbone.TokenPooling},{backbone.PrefixTokens}");
+        if (options.InputSide != PatchSchema.Height) extra.Add($"input:{options.InputSide}");
         extra.AddRange(external.Select(f => $"external:{f.Location}={f.Sha256}"));
         var fingerprint = ComputeFingerprint(backbone, backboneBytes, options, size, extra);
         return new FeaturizerGraph(model.ToByteArray(), dim, fingerprint, layout, backbone, options, size, external, folder, warnings);
     }
 
-    static AdaptedBackbone Adapt(BackboneConfig backbone, string path, byte[] bytes, int size, bool singleRow)
+    static AdaptedBackbone Adapt(BackboneConfig backbone, string path, byte[] bytes, int size, bool singleRow, int inputSide)
     {
-        var probe = BackboneAdapterPass.Apply(backbone, path, bytes, singleRow);
+        var probe = BackboneAdapterPass.Apply(backbone, path, bytes, singleRow, inputSide);
         var writer = new GraphWriter(probe.Model.Graph, Prefix);
         PreprocessPass.Apply(writer, backbone, probe, size, tta: false);
         writer.FlushPreprocessing();

@@ -6,6 +6,7 @@ using Microsoft.ML.Trainers.FastTree;
 using Microsoft.ML.Trainers.LightGbm;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Training;
 

@@ -8,33 +8,14 @@ using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Training;
 
-/// <summary>The model's input row: one patch, 96x96x3 HWC RGB bytes (what consuming apps fill in).</summary>
-public sealed class PatchInput
-{
-    [VectorType(PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels)]
-    [ColumnName(PatchSchema.ImageColumn)]
-    public byte[] Image { get; set; } = new byte[PatchSchema.ImageBytes];
-}
-
-/// <summary>The model's output columns.</summary>
-public sealed class PatchPrediction
-{
-    public bool PredictedLabel { get; set; }
-    public float Score { get; set; }
-    public float Probability { get; set; }
-}
-
 /// <summary>
 /// Builds, saves and loads the model: ONNX featurizer (ApplyOnnxModel) + head + calibrator in one zip. A backbone
 /// whose weights are ONNX external data (needed above protobuf's 2 GB) keeps them out of the zip: the model is then
-/// the zip plus those weight files beside it, named in the zip's <see cref="ExternalDataManifest.ManifestEntry"/> with their
+/// the zip plus those weight files beside it, named in the zip's <see cref="ModelZip.ExternalDataEntry"/> with their
 /// size and SHA-256, which loading checks.
 /// </summary>
 public static class PCamModel
 {
-    /// <summary>An empty view with the model's input schema (just the Image column).</summary>
-    public static IDataView InputView(MLContext ml) => ml.Data.LoadFromEnumerable(Array.Empty<PatchInput>());
-
     /// <summary>
     /// Composes featurizer (the same ONNX graph the batched featurizer ran, one row per call) + head, saves it to
     /// <paramref name="path"/>, and returns the model loaded back from that zip: what every user of the zip gets, and
@@ -52,9 +33,9 @@ public static class PCamModel
         return Load(ml, path, out _);
     }
 
-    /// <summary>Composes featurizer + <see cref="FeatureShape"/> + head and saves the zip to <paramref name="path"/>
+    /// <summary>Composes featurizer + <see cref="FeaturizerTransforms.FeatureShape"/> + head and saves the zip to <paramref name="path"/>
     /// (temp file + rename), without loading it back. A TTA graph's single view (<see cref="FeaturizerGraph.SingleView"/>,
-    /// or <paramref name="singleView"/> when the caller has built it) goes in <see cref="SingleViewEntry"/>. <c>pcam train</c> writes to <see cref="StagingPath"/> and gives
+    /// or <paramref name="singleView"/> when the caller has built it) is stored as the graph <see cref="SingleViewGraph"/>. <c>pcam train</c> writes to <see cref="StagingPath"/> and gives
     /// the zip its name only after <see cref="ZipSelfCheck"/> has proved it.</summary>
     public static void Compose(MLContext ml, FeaturizerGraph graph, ITransformer head, string path, FeaturizerGraph? singleView = null)
     {
@@ -71,12 +52,13 @@ public static class PCamModel
         try
         {
             graph.Save(graphFile);
-            var featurizer = ApplyFeaturizer(ml.Transforms, graphFile);
+            var featurizer = FeaturizerTransforms.Apply(ml.Transforms, graphFile);
             try
             {
-                var chain = new TransformerChain<ITransformer>(featurizer, FeatureShape(ml, featurizer), head);
+                var chain = new TransformerChain<ITransformer>(featurizer, FeaturizerTransforms.FeatureShape(ml, featurizer), head);
                 RequireHeadInput(ml, chain, head, graph.FeatureDimension);
-                Save(ml, chain, path, graph.Fingerprint, external ? ExternalDataManifest.Json(graph.ExternalData) : null, graph.Views > 1 ? singleView!.ModelBytes : null);
+                Save(ml, chain, path, graph.Fingerprint, external ? ExternalDataManifest.Json(graph.ExternalData) : null, 
+                    graph.Views > 1 ? new Dictionary<string, byte[]> { [SingleViewGraph] = singleView!.ModelBytes } : null);
             }
             finally
             {
@@ -94,36 +76,13 @@ public static class PCamModel
     public static string StagingPath(string path) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.unverified");
 
-    /// <summary>
-    /// The featurizer as ML.NET's own ONNX transform over the graph file <paramref name="graphFile"/> (which must stay
-    /// until the transform is disposed: ML.NET reads it again when saving). Every model zip holds its featurizer in this
-    /// form: pcam train's, and any pipeline's that starts with <see cref="PCamCatalog.FeaturizePatches"/>.
-    /// </summary>
-    internal static ITransformer ApplyFeaturizer(TransformsCatalog transforms, string graphFile) =>
-        transforms.ApplyOnnxModel(FeaturizerGraph.OutputName, FeaturizerGraph.InputName, graphFile).Fit(InputView(new MLContext()));
-
-    /// <summary>
-    /// The step between featurizer and head that gives the features the type the head was trained on. ML.NET runs an
-    /// ONNX graph one row at a time and types an output [N,D] with a symbolic batch axis as Vector&lt;Single, 1, D&gt;,
-    /// while the feature cache (and so every head) holds Vector&lt;Single, D&gt;. Linear heads check only the vector's
-    /// size, but the tree heads (LightGbm, FastTree) check the full type and refused such a zip at load. ML.NET's
-    /// <c>shapeDictionary</c> cannot fix this (it must keep the rank), so the features pass through an identity
-    /// Expression ("x =&gt; x" on every slot), which ML.NET types as a flat Vector&lt;Single, D&gt;: a stock transform
-    /// that every consumer (pcam, PCam.Predict, Model Builder's generated code) loads. It does not depend on the
-    /// graph (CNN maps, ViT tokens, TTA, int8, Scan-wrapped fixed batch, external data all end in the same [N,D]
-    /// output). On features that are already flat it is the identity too, so the heatmap's batched path, which runs
-    /// every transform after the featurizer on its own [D] features, is unchanged.
-    /// </summary>
-    public static ITransformer FeatureShape(MLContext ml, ITransformer featurizer) =>
-        ml.Transforms.Expression(FeaturizerGraph.OutputName, "x => x", FeaturizerGraph.OutputName).Fit(featurizer.Transform(InputView(ml)));
-
     /// <summary>The composed model's schema is checked before anything is written: a head that cannot bind to the
     /// featurizer's output is a bug here, reported with both types instead of a zip that no consumer can load.</summary>
     private static void RequireHeadInput(MLContext ml, ITransformer chain, ITransformer head, int dimension)
     {
         try
         {
-            var features = chain.GetOutputSchema(InputView(ml).Schema)[FeaturizerGraph.OutputName].Type;
+            var features = chain.GetOutputSchema(FeaturizerTransforms.InputView(ml).Schema)[FeaturizerGraph.OutputName].Type;
             if (features is not VectorDataViewType { Dimensions.Length: 1, Size: var size, ItemType: var item } || size != dimension || item != NumberDataViewType.Single)
                 throw new InvalidOperationException($"the composed featurizer gives '{FeaturizerGraph.OutputName}' as {features}, not Vector<Single, {dimension}>");
         }
@@ -135,36 +94,25 @@ public static class PCamModel
     }
 
     /// <summary>
-    /// The zip entry holding a TTA model's single-view featurizer graph (ONNX bytes: the same backbone, size, pooling and
-    /// precision, one view), which `pcam heatmap --views 1` scores with (see Slides.WindowModel). Absent from one-view
-    /// models and from zips written before it existed.
+    /// The name of a TTA model's single-view featurizer graph in the zip (<see cref="ModelZip.ReadGraph"/>: the same
+    /// backbone, size, pooling and precision, one view), which `pcam heatmap` scores with when asked for one view (see
+    /// Slides.WindowModel). Absent from one-view models and from zips written before it existed.
     /// </summary>
-    public const string SingleViewEntry = "PCam/single-view.onnx";
-
-    /// <summary>The zip entry holding SHA-256 of every other entry and the featurizer fingerprint, written at training.</summary>
-    public const string ManifestEntry = "PCam/manifest.json";
+    public const string SingleViewGraph = "single-view";
 
     /// <summary>Saves through a temp file and rename, so a crash never leaves a half-written zip under the final name.
     /// A manifest entry records each entry's SHA-256 (and the featurizer graph's fingerprint) so that a truncated or
     /// altered entry is refused at load.</summary>
     public static void Save(MLContext ml, ITransformer model, string path, string? featurizerFingerprint = null, string? externalDataManifest = null,
-        byte[]? singleViewGraph = null)
+        IReadOnlyDictionary<string, byte[]>? graphs = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         try
         {
-            ml.Model.Save(model, InputView(ml).Schema, tmp);
-            if (externalDataManifest is not null)
-                using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
-                using (var w = new StreamWriter(zip.CreateEntry(ExternalDataManifest.ManifestEntry).Open()))
-                    w.Write(externalDataManifest);
-            if (singleViewGraph is not null)
-                using (var zip = ZipFile.Open(tmp, ZipArchiveMode.Update))
-                using (var s = zip.CreateEntry(SingleViewEntry, CompressionLevel.Optimal).Open())
-                    s.Write(singleViewGraph);
-            AddManifest(tmp, featurizerFingerprint);
+            ml.Model.Save(model, FeaturizerTransforms.InputView(ml).Schema, tmp);
+            ModelZip.Seal(tmp, featurizerFingerprint, graphs, externalDataManifest);
             TestHooks.Reached("zip");
             File.Move(tmp, path, overwrite: true);
         }
@@ -172,23 +120,6 @@ public static class PCamModel
         {
             if (File.Exists(tmp)) File.Delete(tmp);
         }
-    }
-
-    private sealed record Manifest(int Version, string? FeaturizerFingerprint, Dictionary<string, string> Entries);
-
-    private static void AddManifest(string zipPath, string? fingerprint)
-    {
-        using var zip = ZipFile.Open(zipPath, ZipArchiveMode.Update);
-        var entries = zip.Entries.Where(e => e.FullName != ManifestEntry).ToDictionary(e => e.FullName, Hash, StringComparer.Ordinal);
-        var entry = zip.CreateEntry(ManifestEntry, CompressionLevel.Optimal);
-        using var w = entry.Open();
-        JsonSerializer.Serialize(w, new Manifest(1, fingerprint, entries));
-    }
-
-    private static string Hash(ZipArchiveEntry e)
-    {
-        using var s = e.Open();
-        return Convert.ToHexStringLower(SHA256.HashData(s));
     }
 
     /// <summary>Loads a model zip; every failure is one PCamModelException naming the file and the problem.</summary>
@@ -227,51 +158,7 @@ public static class PCamModel
     }
 
     /// <summary>Opens the zip and, when it has a manifest, checks every entry against it (missing, extra, altered).</summary>
-    public static void CheckEntries(string path)
-    {
-        try
-        {
-            using var zip = ZipFile.OpenRead(path);
-            if (zip.GetEntry(ManifestEntry) is not { } m) return; // a zip from before manifests: ML.NET's loader checks what it can
-            Manifest? manifest;
-            try
-            {
-                using var s = m.Open();
-                manifest = JsonSerializer.Deserialize<Manifest>(s);
-            }
-            catch (JsonException e) { throw new PCamModelException($"{path}: entry '{ManifestEntry}' is damaged ({e.Message}).", e); }
-            if (manifest?.Entries is not { Count: > 0 } expected)
-                throw new PCamModelException($"{path}: entry '{ManifestEntry}' lists no entries.");
-            var present = zip.Entries.Where(e => e.FullName != ManifestEntry).ToDictionary(e => e.FullName, StringComparer.Ordinal);
-            foreach (var (name, sha) in expected)
-            {
-                if (!present.TryGetValue(name, out var entry))
-                    throw new PCamModelException($"{path}: entry '{name}' is missing (the zip was truncated or edited after training).");
-                if (Hash(entry) != sha)
-                    throw new PCamModelException($"{path}: entry '{name}' was altered after training (its SHA-256 differs from the one recorded in '{ManifestEntry}'); " +
-                                                 "this zip does not hold the graph and head it was trained with.");
-            }
-            if (present.Keys.FirstOrDefault(k => !expected.ContainsKey(k)) is { } extra)
-                throw new PCamModelException($"{path}: entry '{extra}' was added after training (not in '{ManifestEntry}').");
-        }
-        catch (InvalidDataException e)
-        {
-            throw new PCamModelException($"{path}: not a model zip or damaged ({FirstLine(e.Message)}; the file is truncated or not a zip archive).", e);
-        }
-        catch (IOException e)
-        {
-            throw new PCamModelException($"{path}: cannot read the model zip ({FirstLine(e.Message)}).", e);
-        }
-    }
-
-    /// <summary>The featurizer fingerprint recorded in the zip at training, or null (older zip).</summary>
-    public static string? RecordedFingerprint(string path)
-    {
-        using var zip = ZipFile.OpenRead(path);
-        if (zip.GetEntry(ManifestEntry) is not { } m) return null;
-        using var s = m.Open();
-        return JsonSerializer.Deserialize<Manifest>(s)?.FeaturizerFingerprint;
-    }
+    public static void CheckEntries(string path) => ModelZip.Verify(path);
 
     /// <summary>
     /// What releases a loaded or composed model: its ONNX Runtime sessions and the graph files ML.NET unpacks into

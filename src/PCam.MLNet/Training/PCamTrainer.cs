@@ -62,7 +62,8 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         // so a bad value is reported before any decompression or featurization.
         var device = PCamConfigLoader.ResolveDevice(config);
         var estimator = new PatchFeaturizerEstimator(ml.Transforms, FeaturizerOptions(config, device), log);
-        var (backbone, graph) = BuildGraphs(estimator, t, out var graphs);
+        var graph = BuildGraph(estimator, t);
+        var backbone = graph.Backbone;
         log.Info($"Backbone {backbone.Name} at {graph.ImageSize}x{graph.ImageSize}{TtaText(t)}, {t.Precision}: {graph.FeatureDimension} features.");
         var (dataDir, demo) = ResolveDataDirectory(config, cacheDir, log);
         using var dataProgress = new StageProgress(log);
@@ -88,21 +89,37 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             log.Info($"Backbone weights are external data ({string.Join(", ", graph.ExternalData.Select(f => $"{f.Location}, {f.Length / 1048576.0:F0} MB"))}): " +
                      $"the model is {t.ModelPath} plus {(graph.ExternalData.Count == 1 ? "that file" : "those files")} beside it.");
         var calibrationClock = Stopwatch.StartNew();
-        // Fit calibrates an int8 featurizer on train (never valid or test); the saved graph and the train graph come from it.
-        using var featurizer = estimator.Fit(train, graphs);
+        // Fit calibrates an int8 featurizer on train (never valid or test). The saved graph is its graph; with Tta and not
+        // TtaTrain the train rows get its single-view form (same ranges, 8x cheaper), as test-time augmentation is usually done.
+        using var featurizer = estimator.Fit(train, graph);
+        using var singleView = t.Tta && !t.TtaTrain ? featurizer.SingleView() : null;
         graph = featurizer.Graph;
-        if (estimator.LastCalibration is { } table)
+        var trainGraph = (singleView ?? featurizer).Graph;
+        if (featurizer.Calibration is { } table)
         {
             seconds["calibration"] = calibrationClock.Elapsed.TotalSeconds;
             log.Info($"INT8 featurizer: activation ranges by {table.Describe()} in {calibrationClock.Elapsed.TotalSeconds:F1} s.");
         }
 
-        var featureCache = Path.Combine(cacheDir, "features");
-        IDataView Features(PatchDataView data, string split)
+        // The feature cache is its own step: features of each split in batches (FeaturizedDataView's double-buffered
+        // cursor), kept under .pcam-cache/features keyed by the rows and the graph's fingerprint.
+        var featureCache = RunSetup.FeatureCache(new MLContext(t.Seed), cacheDir);
+        var deviceDescription = device.ToString();
+        BatchFeaturizer NewFeaturizer(FeaturizerGraph g)
+        {
+            var f = new BatchFeaturizer(g, device, config.Environment.Threads);
+            deviceDescription = f.DeviceDescription;
+            if (device.Cuda && !f.DeviceDescription.StartsWith("cuda", StringComparison.Ordinal)) log.Warning(f.DeviceDescription);
+            return f;
+        }
+        IDataView Features(PatchDataView data, string split, FeaturizerGraph g)
         {
             var sw = Stopwatch.StartNew();
             var rows = data.GetRowCount() ?? 0;
-            var result = featurizer.Featurize(data, split, log, out var computed, featureCache);
+            IDataView result;
+            bool computed;
+            using (var task = log.StartTask($"Features {split}", rows))
+                result = featureCache.GetOrCompute(data, g, () => NewFeaturizer(g), t.BatchSize, split, task.Advance, out computed);
             seconds[$"features_{split}"] = sw.Elapsed.TotalSeconds;
             log.Info(computed
                 ? $"Features {split}: {rows:N0} rows in {sw.Elapsed.TotalSeconds:F1} s ({rows / Math.Max(sw.Elapsed.TotalSeconds, 1e-9):F0} rows/s)."
@@ -110,10 +127,9 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
             return result;
         }
 
-        var trainFeatures = Features(train, "train");
-        var validFeatures = Features(valid, "valid");
-        var testFeatures = test is null ? null : Features(test, "test");
-        var deviceDescription = featurizer.DeviceDescription is { Length: > 0 } d ? d : device.ToString();
+        var trainFeatures = Features(train, "train", trainGraph);
+        var validFeatures = Features(valid, "valid", graph);
+        var testFeatures = test is null ? null : Features(test, "test", graph);
 
         var sw = Stopwatch.StartNew();
         // The cached feature files go in as they are: the head search holds its own dense tables (see HeadTrainer).
@@ -132,7 +148,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         try
         {
             // The single-view graph the zip carries for `pcam heatmap --views 1`: the train graph when it is one already.
-            PCamModel.Compose(ml, graph, head.Model, staged, featurizer.TrainGraph.Views == 1 ? featurizer.TrainGraph : null);
+            PCamModel.Compose(ml, graph, head.Model, staged, singleView?.Graph);
             var (checkData, checkSplit, checkFeatures) = test is not null && testFeatures is not null
                 ? (test, "test", testFeatures) : (valid, "valid", validFeatures);
             var expected = PCamMetrics.ReadScored(head.Model.Transform(ml.Data.TakeRows(checkFeatures, ZipSelfCheck.Rows)));
@@ -171,7 +187,7 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         return new TrainingResult
         {
             ModelPath = t.ModelPath, DataDirectory = dataDir, DemoData = demo, Valid = validMetrics, Test = testMetrics,
-            TestRows = testRows, Head = head, Graph = graph, PrecisionReason = estimator.LastPrecisionReason, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
+            TestRows = testRows, Head = head, Graph = graph, PrecisionReason = featurizer.PrecisionReason, Backbone = backbone, Device = deviceDescription, Seconds = seconds,
             Rows = new() { ["train"] = train.GetRowCount() ?? 0, ["valid"] = valid.GetRowCount() ?? 0, ["test"] = test?.GetRowCount() ?? 0 },
             Model = model, TestData = test,
         };
@@ -194,8 +210,8 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         if (Directory.Exists(DefaultDataDirectory) && PCamData.Detect(DefaultDataDirectory) != PatchSourceKind.None)
             return (DefaultDataDirectory, false);
         var demo = DemoData.EnsureGenerated(Path.Combine(cacheDir, "demo"));
-        log.Warning($"No PCam data found (no --data, no {DefaultDataDirectory}/): training on the generated DEMO set in {demo}. " +
-                    "Its metrics say nothing about PCam. Get the real benchmark with `pcam download --output data/pcam`.");
+        log.Warning($"No PCam data found (no DataSource.Directory, no {DefaultDataDirectory}/): training on the generated DEMO set in {demo}. " +
+                    "Its metrics say nothing about PCam. Get the real benchmark with `pcam download`.");
         return (demo, true);
     }
 
@@ -208,21 +224,17 @@ public sealed class PCamTrainer(PCamConfig config, ITrainingLog log)
         var t = config.TrainingOption;
         return new PatchFeaturizerOptions
         {
-            Backbone = t.Backbone, ImageSize = t.ImageSize, Tta = t.Tta, TtaTrain = t.TtaTrain, CenterPool = t.CenterPool,
+            Backbone = t.Backbone, ImageSize = t.ImageSize, Tta = t.Tta, CenterPool = t.CenterPool,
             ColorStats = t.ColorStats, Precision = t.PrecisionKind, CalibrationRows = t.CalibrationRows, CalibrationMethod = t.CalibrationMethod,
             Seed = t.Seed, BatchSize = t.BatchSize, Threads = config.Environment.Threads, Device = device.ToString(),
         };
     }
 
-    private (BackboneConfig Backbone, FeaturizerGraph Graph) BuildGraphs(PatchFeaturizerEstimator estimator, TrainingOptionConfig t,
-        out (FeaturizerGraph Graph, FeaturizerGraph TrainGraph) graphs)
+    private FeaturizerGraph BuildGraph(PatchFeaturizerEstimator estimator, TrainingOptionConfig t)
     {
         try
         {
-            // The saved model and the evaluated splits use `graph`; with Tta and not TtaTrain the train features come from
-            // the single-view graph (8x cheaper), as test-time augmentation is usually done.
-            graphs = estimator.BuildGraphs();
-            return (graphs.Graph.Backbone, graphs.Graph);
+            return estimator.BuildGraph();
         }
         catch (Exception e) when (e is InvalidDataException or FileNotFoundException or ArgumentException or System.Text.Json.JsonException
                                        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or PCamBackboneException)

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Training;
 

@@ -82,7 +82,7 @@ public static class ZipSelfCheck
                         $"{finalPath}: self-check failed: the written zip, reloaded and run on raw {split} patch {actual[i].Index}, gives probability " +
                         $"{actual[i].Probability.ToString("R", CultureInfo.InvariantCulture)} but the trainer computed " +
                         $"{want.ToString("R", CultureInfo.InvariantCulture)} (|dP| {d:G3} > {Tolerance:G1}); the zip is not the model the " +
-                        "metrics describe, so no model was written (rerun with --verbose and report this as a bug).");
+                        "metrics describe, so no model was written (this is a bug in PCam.MLNet: please report it).");
                 max = Math.Max(max, d);
             }
             return (model, new ZipCheck(n, split, max));

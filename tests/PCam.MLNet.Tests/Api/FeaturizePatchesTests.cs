@@ -36,7 +36,8 @@ public sealed class FeaturizePatchesTests : IDisposable
             ? ml.BinaryClassification.Trainers.LbfgsLogisticRegression(featureColumnName: "Features")
             : ml.BinaryClassification.Trainers.FastTree(featureColumnName: "Features", numberOfTrees: 30)
                 .Append(ml.BinaryClassification.Calibrators.Platt());
-        var pipeline = ml.Transforms.FeaturizePatches(Fast()).Append(ml.Transforms.NormalizeMinMax("Features")).Append(head);
+        var pipeline = ml.Transforms.FeaturizePatches(Fast()).AppendCacheCheckpoint(ml)
+            .Append(ml.Transforms.NormalizeMinMax("Features")).Append(head);
         using var model = (TransformerChain<ITransformer>)pipeline.Fit(train);
 
         var metrics = ml.BinaryClassification.Evaluate(model.Transform(test));
@@ -147,8 +148,9 @@ public sealed class FeaturizePatchesTests : IDisposable
         using var train = ((PatchDataView)ml.Data.LoadFromPCam(SharedSample.H5, PCamSplit.Train, DataOptions)).Take(64);
         var options = new PatchFeaturizerOptions { ImageSize = 96, Tta = false, CalibrationRows = 32 };
         using var featurizer = ml.Transforms.FeaturizePatches(options).Fit(train);
-        Assert.Equal(FeaturizerPrecision.Int8, featurizer.Graph.Precision);
-        Assert.NotNull(featurizer.Graph.Calibration);
+        Assert.Equal(FeaturizerPrecision.Int8, featurizer.Precision);
+        Assert.NotNull(featurizer.Calibration);
+        Assert.StartsWith("Conv/MatMul/Gemm weights int8 per channel", featurizer.PrecisionReason);
         Assert.Equal(featurizer.FeatureDimension, featurizer.Graph.FeatureDimension);
         // Batched (PCam view) and ML.NET's row-by-row transform (the same rows as plain PatchInput objects) agree.
         var batched = Features(featurizer.Transform(train), 8);
@@ -184,6 +186,110 @@ public sealed class FeaturizePatchesTests : IDisposable
         }
         Assert.Equal(files, Directory.GetFiles(cache, "*.idv"));
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(files[0]));
+    }
+
+    /// <summary>A row of any view with an image column: the image and two columns the featurizer knows nothing of.</summary>
+    private sealed class TaggedPatch
+    {
+        [Microsoft.ML.Data.VectorType(PatchSchema.ImageBytes)]
+        public byte[] Image { get; set; } = new byte[PatchSchema.ImageBytes];
+        public string Tag { get; set; } = "";
+        public float Weight { get; set; }
+    }
+
+    private static List<TaggedPatch> RandomPatches(int n)
+    {
+        var random = new Random(5);
+        return Enumerable.Range(0, n).Select(i =>
+        {
+            var p = new TaggedPatch { Tag = $"row{i}", Weight = i };
+            random.NextBytes(p.Image);
+            return p;
+        }).ToList();
+    }
+
+    /// <summary>A view that counts the cursors opened on it.</summary>
+    private sealed class CountingView(IDataView inner) : IDataView
+    {
+        public int Cursors;
+        public bool CanShuffle => inner.CanShuffle;
+        public DataViewSchema Schema => inner.Schema;
+        public long? GetRowCount() => inner.GetRowCount();
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            Interlocked.Increment(ref Cursors);
+            return inner.GetRowCursor(columnsNeeded, rand);
+        }
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        {
+            Interlocked.Increment(ref Cursors);
+            return inner.GetRowCursorSet(columnsNeeded, n, rand);
+        }
+    }
+
+    [Fact]
+    public void TransformIsLazyAndKeepsEveryInputColumnWhichAnotherTransformCanUse()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = RandomPatches(70); // more than one batch of 64, and a short last batch
+        var input = new CountingView(ml.Data.LoadFromEnumerable(rows));
+        using var featurizer = ml.Transforms.FeaturizePatches(Fast()).Fit(input);
+        var fitCursors = input.Cursors;
+
+        // Asking for the schema and transforming run nothing: no cursor, no ONNX Runtime session, no graph file.
+        var schema = featurizer.GetOutputSchema(input.Schema);
+        var output = featurizer.Transform(input);
+        Assert.Equal(fitCursors, input.Cursors);
+        Assert.False(featurizer.SessionStarted);
+
+        // The output schema is the input schema plus Features, and it is exactly what GetOutputSchema said.
+        Assert.Equal(input.Schema.Select(c => (c.Name, c.Type.ToString())).Append(("Features", $"Vector<Single, {featurizer.FeatureDimension}>")),
+                     output.Schema.Select(c => (c.Name, c.Type.ToString())));
+        Assert.Equal(schema.Select(c => (c.Name, c.Index, c.Type)), output.Schema.Select(c => (c.Name, c.Index, c.Type)));
+
+        // Another ML.NET transform appended on a column the featurizer never touches.
+        var doubled = ml.Transforms.Expression("Doubled", "w => w * 2", "Weight").Fit(output).Transform(output);
+        var tags = doubled.GetColumn<string>("Tag").ToArray();
+        var weights = doubled.GetColumn<float>("Doubled").ToArray();
+        Assert.Equal(rows.Select(r => r.Tag), tags);
+        Assert.Equal(rows.Select(r => r.Weight * 2), weights);
+
+        // Batched features equal ML.NET's row-by-row ONNX transform (what the saved model and a prediction engine run).
+        var batched = Features(doubled, rows.Count);
+        var engine = ml.Model.CreatePredictionEngine<TaggedPatch, FeaturesRow>(featurizer);
+        for (var i = 0; i < rows.Count; i += 23)
+        {
+            var single = engine.Predict(rows[i]).Features;
+            Assert.Equal(featurizer.FeatureDimension, single.Length);
+            for (var j = 0; j < single.Length; j++) Assert.Equal(single[j], batched[i][j], 1e-4);
+        }
+    }
+
+    [Fact]
+    public void TheFittedViewIsFeaturizedLikeAnyOtherAndSingleViewIsAskedForExplicitly()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = RandomPatches(6);
+        var fitted = ml.Data.LoadFromEnumerable(rows);
+        var options = new PatchFeaturizerOptions { ImageSize = 96, Tta = true, Precision = FeaturizerPrecision.Fp32 };
+        using var featurizer = ml.Transforms.FeaturizePatches(options).Fit(fitted);
+        Assert.True(featurizer.Tta);
+        Assert.Equal(FeaturizerPrecision.Fp32, featurizer.Precision);
+        Assert.Equal("requested (precision fp32)", featurizer.PrecisionReason);
+        Assert.Null(featurizer.Calibration);
+        // No choice by object identity: the view Fit saw and an equal view get the same (8-view) features.
+        var same = Features(featurizer.Transform(fitted), rows.Count);
+        var other = Features(featurizer.Transform(ml.Data.LoadFromEnumerable(rows)), rows.Count);
+        Assert.Equal(same.SelectMany(x => x), other.SelectMany(x => x));
+        using var single = featurizer.SingleView();
+        Assert.False(single.Tta);
+        var one = Features(single.Transform(fitted), rows.Count);
+        Assert.NotEqual(same[0], one[0]);
+    }
+
+    private sealed class FeaturesRow
+    {
+        public float[] Features { get; set; } = [];
     }
 
     [Fact]

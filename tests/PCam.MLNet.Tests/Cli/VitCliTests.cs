@@ -14,9 +14,9 @@ namespace PCam.MLNet.Tests.Cli;
 /// </summary>
 public class VitCliTests
 {
-    static string Jpg => Directory.GetFiles(Path.Combine(SharedSample.Root!, "folders", "test", "1")).Order().First();
+    internal static string Jpg => Directory.GetFiles(Path.Combine(SharedSample.Root!, "folders", "test", "1")).Order().First();
 
-    static string TrainVit(TempDir dir, string form, string tta = "false")
+    internal static string TrainVit(TempDir dir, string form, string tta = "false")
     {
         var backbone = TinyVits.Write(dir.Path, "vit_" + form, o =>
         {

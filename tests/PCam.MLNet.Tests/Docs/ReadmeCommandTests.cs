@@ -28,8 +28,10 @@ public class ReadmeCommandTests
     public void DocumentedCommandParses(string file, string command)
     {
         var parse = PcamApp.Root(TextWriter.Null, TextWriter.Null).Parse(Tokenize(command));
-        Assert.True(parse.Errors.Count == 0,
-            $"{file}: `pcam {command}` does not parse: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+        // The documented paths are the reader's, not files of this checkout: only a path that is missing may fail.
+        var errors = parse.Errors.Where(e => !PCam.Cli.Commands.OptionKinds.IsMissingPath(e)).ToList();
+        Assert.True(errors.Count == 0,
+            $"{file}: `pcam {command}` does not parse: {string.Join("; ", errors.Select(e => e.Message))}");
         Assert.IsNotType<RootCommand>(parse.CommandResult.Command);
     }
 

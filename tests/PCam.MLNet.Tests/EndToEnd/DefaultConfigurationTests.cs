@@ -11,6 +11,7 @@ using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;
 using SkiaSharp;
 using Xunit;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Tests.EndToEnd;
 

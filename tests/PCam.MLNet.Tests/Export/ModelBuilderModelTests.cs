@@ -6,6 +6,7 @@ using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Tests.Training;
 using PCam.MLNet.Training;
 using Xunit;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Tests.Export;
 

@@ -114,7 +114,7 @@ public sealed class TorchVitFixtureTests
         var drift = TorchVits.Graph("drift-vit");
         Assert.Null(drift.Int8Unsupported()); // quantisable in form: only its features betray it
         var log = new SilentLog();
-        Assert.Null(Int8Calibration.TryCalibrate(train, drift, t, threads: 2, log));
+        Assert.Null(Int8Calibration.TryCalibrate(train, drift, t.CalibrationRows, t.Seed, t.CalibrationMethod, threads: 2, log, out _));
         var warning = Assert.Single(log.Messages, m => m.StartsWith("warning:", StringComparison.Ordinal));
         Assert.Contains("backbone 'drift-vit': its int8 features drift from fp32 (mean cosine", warning);
         Assert.Contains("floor 0.98", warning);
@@ -126,7 +126,7 @@ public sealed class TorchVitFixtureTests
         Assert.True(check.MeanCosine < 0.5, $"drift-vit int8 mean cosine {check.MeanCosine}");
 
         var good = new SilentLog();
-        Assert.NotNull(Int8Calibration.TryCalibrate(train, TorchVits.Graph("tv-vit-pooled"), t, threads: 2, good));
+        Assert.NotNull(Int8Calibration.TryCalibrate(train, TorchVits.Graph("tv-vit-pooled"), t.CalibrationRows, t.Seed, t.CalibrationMethod, threads: 2, good, out _));
         Assert.DoesNotContain(good.Messages, m => m.StartsWith("warning:", StringComparison.Ordinal));
         Assert.Contains(good.Messages, m => m.StartsWith("INT8 check: feature cosine vs fp32 mean 0.99", StringComparison.Ordinal));
     }

@@ -3,6 +3,7 @@ using PCam.MLNet.Data;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;
 using Xunit;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Tests.Robustness;
 

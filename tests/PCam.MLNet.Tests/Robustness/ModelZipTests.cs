@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using Microsoft.ML;
 using PCam.MLNet.Tests.Data;
+using PCam.MLNet.Featurization;
 using PCam.MLNet.Training;
 using Xunit;
 
@@ -29,12 +30,57 @@ public class ModelZipTests(TinyModelFixture f)
     [Fact]
     public void TheZipRecordsItsEntriesAndTheFeaturizerFingerprintAndPlainMlNetStillLoadsIt()
     {
-        Assert.Equal(f.Result.Graph.Fingerprint, PCamModel.RecordedFingerprint(f.ModelPath));
+        Assert.Equal(f.Result.Graph.Fingerprint, ModelZip.Fingerprint(f.ModelPath));
         var model = new MLContext(1).Model.Load(f.ModelPath, out var schema); // what consuming apps do
         Assert.NotNull(model);
         Assert.NotNull(schema.GetColumnOrNull("Image"));
         ((IDisposable)model).Dispose();
         PCamModel.Owner(PCamModel.Load(new MLContext(1), f.ModelPath, out _)).Dispose();
+    }
+
+    [Fact]
+    public void TheFeaturizerGraphIsReadThroughModelZipForNewOldAndForeignZips()
+    {
+        using var dir = new TempDir();
+        // The zip's featurizer is the graph the trainer composed, byte for byte.
+        Assert.Equal(new[] { ModelZip.FeaturizerGraph }, ModelZip.GraphNames(f.ModelPath));
+        var graph = ModelZip.ReadGraph(f.ModelPath);
+        Assert.Equal(f.Result.Graph.ModelBytes, graph);
+
+        // A zip from before the graph table (manifest without it, or no manifest) still gives its featurizer.
+        var legacy = dir["legacy.zip"];
+        Rewrite(f.ModelPath, legacy, (name, b) => name == ModelZip.ManifestEntry ? null : b);
+        Assert.Equal(graph, ModelZip.ReadGraph(legacy));
+
+        // A zip with no featurizer graph at all is one error that names the file and says to retrain.
+        var foreign = dir["foreign.zip"];
+        Rewrite(f.ModelPath, foreign, (name, b) => name == ModelZip.ManifestEntry || name.EndsWith("/OnnxModel", StringComparison.Ordinal) ? null : b);
+        var e = Assert.Throws<PCamModelException>(() => ModelZip.ReadGraph(foreign));
+        Assert.Contains(foreign, e.Message);
+        Assert.Contains("retrain", e.Message);
+    }
+
+    [Fact]
+    public void FurtherNamedGraphsAreStoredVerifiedAndReadBack()
+    {
+        using var dir = new TempDir();
+        var ml = new MLContext(1);
+        var model = PCamModel.Load(ml, f.ModelPath, out _);
+        try
+        {
+            var path = dir["two-graphs.zip"];
+            var single = f.Result.Graph.ModelBytes;
+            PCamModel.Save(ml, model, path, f.Result.Graph.Fingerprint, graphs: new Dictionary<string, byte[]> { ["single-view"] = single });
+            Assert.Equal(new[] { ModelZip.FeaturizerGraph, "single-view" }, ModelZip.GraphNames(path));
+            Assert.Equal(single, ModelZip.ReadGraph(path, "single-view"));
+            ModelZip.Verify(path); // the new entry is in the manifest
+            Assert.Throws<PCamModelException>(() => ModelZip.ReadGraph(path, "absent"));
+            Assert.Throws<ArgumentException>(() => PCamModel.Save(ml, model, dir["bad.zip"], null, graphs: new Dictionary<string, byte[]> { ["../x"] = single }));
+        }
+        finally
+        {
+            PCamModel.Owner(model).Dispose();
+        }
     }
 
     [Fact]
@@ -49,7 +95,7 @@ public class ModelZipTests(TinyModelFixture f)
 
         // A zip from before manifests (none inside): the loader's null schema is caught too (it was a NullReferenceException).
         var legacy = dir["legacy-no-schema.zip"];
-        Rewrite(f.ModelPath, legacy, (name, b) => name is "Schema" or PCamModel.ManifestEntry ? null : b);
+        Rewrite(f.ModelPath, legacy, (name, b) => name is "Schema" or ModelZip.ManifestEntry ? null : b);
         e = Assert.Throws<PCamModelException>(() => PCamModel.Load(new MLContext(1), legacy, out _));
         Assert.Contains(legacy, e.Message);
         Assert.Contains("'Schema'", e.Message);

@@ -72,8 +72,8 @@ public sealed class CoarseToFinePlanTests
     [Fact]
     public void OptionsRejectACoarseStrideThatIsNotAMultipleAndBadViews()
     {
-        Assert.Contains("--coarse-stride", Assert.Throws<ArgumentException>(() => new HeatmapOptions { Stride = 32, CoarseStride = 80 }.Validate()).Message);
-        Assert.Contains("--views", Assert.Throws<ArgumentException>(() => new HeatmapOptions { Views = 4 }.Validate()).Message);
+        Assert.Contains("HeatmapOptions.CoarseStride", Assert.Throws<ArgumentException>(() => new HeatmapOptions { Stride = 32, CoarseStride = 80 }.Validate()).Message);
+        Assert.Contains("HeatmapOptions.Views", Assert.Throws<ArgumentException>(() => new HeatmapOptions { Views = 4 }.Validate()).Message);
         new HeatmapOptions { Stride = 32, CoarseStride = 80, Refine = false }.Validate(); // exhaustive: the coarse stride is unused
         Assert.Equal(1, new HeatmapOptions { Stride = 96 }.CoarseFactor); // nothing coarser than the stride: exhaustive
         Assert.Equal(3, new HeatmapOptions().CoarseFactor);

@@ -331,7 +331,7 @@ public sealed class CohortTests(SampleModelFixture f) : IDisposable
         Assert.Contains("Kubernetes indexed job", File.ReadAllText(Path.Combine(indexed, "shards", "shard-1-of-2.json")));
         var noIndex = CliTests.Pcam("heatmap", "--model", f.ModelPath, slides, "--output", _dir["opt-noindex"], "--shards", "2");
         Assert.Equal(1, noIndex.Code);
-        Assert.Equal(["error: --shards N needs JOB_COMPLETION_INDEX (or use --shard K/N)."], noIndex.Err.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)));
+        Assert.Equal(["error: --shards N needs JOB_COMPLETION_INDEX (or give --shard K/N)."], noIndex.Err.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)));
         Assert.False(Directory.Exists(_dir["opt-noindex"]));
     }
 

@@ -68,7 +68,7 @@ public sealed class MagnificationTests : IDisposable
         Assert.Null(slide.MicronsPerPixel);
         var e = Assert.Throws<PCamDataException>(() => WindowSampling.Choose(slide));
         Assert.Contains(path, e.Message);
-        Assert.Contains("--mpp", e.Message);
+        Assert.Contains("HeatmapOptions.MicronsPerPixel", e.Message); // the command line names it --mpp (FlagNames)
         Assert.True(WindowSampling.Choose(slide, levelOverride: 0).IsNative);
         Assert.Equal(2.0, WindowSampling.Choose(slide, mppOverride: 0.486).Scale, 9);
     }

@@ -52,8 +52,8 @@ public sealed class ScoringViewsTests : IDisposable
                 Path.Combine(data, PCamChecksums.FileStem(split, 'y') + ".h5"));
         var eight = Train(backbone, data, tta: true);
         var one = Train(backbone, data, tta: false);
-        using (var zip = ZipFile.OpenRead(eight)) Assert.NotNull(zip.GetEntry(PCamModel.SingleViewEntry));
-        using (var zip = ZipFile.OpenRead(one)) Assert.Null(zip.GetEntry(PCamModel.SingleViewEntry)); // its own graph is the single view
+        Assert.Contains(PCamModel.SingleViewGraph, ModelZip.GraphNames(eight));
+        Assert.DoesNotContain(PCamModel.SingleViewGraph, ModelZip.GraphNames(one)); // its own graph is the single view
 
         const int N = 12;
         var pixels = new byte[N * PatchSchema.ImageBytes];
@@ -79,12 +79,12 @@ public sealed class ScoringViewsTests : IDisposable
         File.Copy(eight, old);
         using (var zip = ZipFile.Open(old, ZipArchiveMode.Update))
         {
-            zip.GetEntry(PCamModel.SingleViewEntry)!.Delete();
-            zip.GetEntry(PCamModel.ManifestEntry)!.Delete();
+            zip.Entries.Single(e => e.FullName.Contains(PCamModel.SingleViewGraph, StringComparison.Ordinal)).Delete();
+            zip.GetEntry(ModelZip.ManifestEntry)!.Delete();
         }
         e = Assert.Throws<PCamModelException>(() => WindowModel.Load(old, ExecutionDevice.Cpu, views: 1));
-        Assert.Contains(PCamModel.SingleViewEntry, e.Message);
-        Assert.Contains("--views 8", e.Message);
+        Assert.Contains(PCamModel.SingleViewGraph, e.Message);
+        Assert.Contains("HeatmapOptions.Views 8", e.Message);
         using var oldEight = WindowModel.Load(old, ExecutionDevice.Cpu);
         Assert.Equal(8, oldEight.Views);
     }

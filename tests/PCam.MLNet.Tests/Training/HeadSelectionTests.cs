@@ -3,6 +3,8 @@ using PCam.Benchmarks;
 using PCam.MLNet.Configuration;
 using PCam.MLNet.Training;
 using Xunit;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Tests.Training;
 

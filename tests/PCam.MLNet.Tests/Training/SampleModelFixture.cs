@@ -3,6 +3,8 @@ using PCam.MLNet.Export;
 using PCam.MLNet.Tests.Data;
 using PCam.MLNet.Training;
 using Xunit;
+using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Tests.Training;
 

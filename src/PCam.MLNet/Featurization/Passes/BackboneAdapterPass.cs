@@ -13,7 +13,11 @@ namespace PCam.MLNet.Featurization.Passes;
 /// <param name="FixedBatch">The export declared a fixed batch size (0 when dynamic).</param>
 /// <param name="SingleRow">The backbone runs inside a Scan, one row at a time (its fixed batch could not be made dynamic).</param>
 internal sealed record AdaptedBackbone(ModelProto Model, string BackboneInput, DataType InputType, string[] FeatureNames,
-    DataType[] FeatureTypes, long FixedBatch, bool SingleRow);
+    DataType[] FeatureTypes, long FixedBatch, bool SingleRow)
+{
+    /// <summary>Side of the square uint8 "Image" input (96: a PCam patch).</summary>
+    public int InputSide { get; init; } = PatchSchema.Height;
+}
 
 /// <summary>
 /// Pass 1. Contract: parses the backbone ONNX, checks it has one NCHW float or float16 image input and that the
@@ -25,7 +29,7 @@ internal sealed record AdaptedBackbone(ModelProto Model, string BackboneInput, D
 /// </summary>
 internal static class BackboneAdapterPass
 {
-    public static AdaptedBackbone Apply(BackboneConfig config, string path, byte[] bytes, bool singleRow = false)
+    public static AdaptedBackbone Apply(BackboneConfig config, string path, byte[] bytes, bool singleRow = false, int inputSide = PatchSchema.Height)
     {
         string where = $"{config.Where} (ONNX {path})";
         PCamBackboneException Error(string problem) => new($"{where}: {problem}");
@@ -87,8 +91,8 @@ internal static class BackboneAdapterPass
         g.ValueInfo.Clear();
         g.Output.Clear();
         for (int i = g.Input.Count - 1; i >= 0; i--) g.Input.RemoveAt(i);
-        g.Input.Add(TensorInfo(FeaturizerGraph.InputName, DataType.Uint8, "N", PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels));
-        return new AdaptedBackbone(model, backboneInput, inputType, featureNames, featureTypes, fixedBatch, singleRow);
+        g.Input.Add(TensorInfo(FeaturizerGraph.InputName, DataType.Uint8, "N", inputSide, inputSide, PatchSchema.Channels));
+        return new AdaptedBackbone(model, backboneInput, inputType, featureNames, featureTypes, fixedBatch, singleRow) { InputSide = inputSide };
     }
 
     /// <summary>

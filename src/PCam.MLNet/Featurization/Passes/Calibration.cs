@@ -117,8 +117,9 @@ public sealed class CalibrationStatistics
         int batchSize = 16, int? threads = null, Action<long>? onRows = null, string? externalFolder = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        if (images.Length < (long)count * PatchSchema.ImageBytes)
-            throw new ArgumentException($"images holds {images.Length} bytes; {count} patches need {(long)count * PatchSchema.ImageBytes}.", nameof(images));
+        int side = FeaturizerGraph.InputSideOf(folded), rowBytes = side * side * PatchSchema.Channels;
+        if (images.Length < (long)count * rowBytes)
+            throw new ArgumentException($"images holds {images.Length} bytes; {count} images need {(long)count * rowBytes}.", nameof(images));
         var tensors = QuantizePass.ActivationTensors(folded);
         var probe = folded.Clone();
         foreach (var t in tensors)
@@ -132,8 +133,8 @@ public sealed class CalibrationStatistics
         for (int start = 0; start < count; start += batchSize)
         {
             int n = Math.Min(batchSize, count - start);
-            var batch = images.Slice(start * PatchSchema.ImageBytes, n * PatchSchema.ImageBytes).ToArray();
-            using var input = OrtValue.CreateTensorValueFromMemory(batch, [n, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels]);
+            var batch = images.Slice(start * rowBytes, n * rowBytes).ToArray();
+            using var input = OrtValue.CreateTensorValueFromMemory(batch, [n, side, side, PatchSchema.Channels]);
             using var results = session.Run(run, [FeaturizerGraph.InputName], [input], names);
             // Tensors are independent: one task each; each tensor's own update order is fixed, so results are deterministic.
             Parallel.For(0, names.Length, i => stats.Update(names[i], results[i].GetTensorDataAsSpan<float>()));

@@ -34,7 +34,7 @@ internal static class PreprocessPass
         var o = Enumerable.Range(0, 3).Select(c => -b.Mean[c] / b.Std[c]).ToArray();
         x = w.Node("Mul", [x, w.Floats("scale", [1, 3, 1, 1], a)], "mul", true);
         x = w.Node("Add", [x, w.Floats("offset", [1, 3, 1, 1], o)], "norm", true);
-        if (size != PatchSchema.Height)
+        if (size != backbone.InputSide)
         {
             // Sizes = [N, 3, size, size] with N read at run time (exact, unlike float scales).
             var nc = w.Node("Slice", [w.Node("Shape", [x], "shape", true), w.Int64s("s", 0), w.Int64s("e", 2), w.Int64s("a", 0)], "nc", true);

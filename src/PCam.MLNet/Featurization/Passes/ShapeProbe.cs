@@ -30,13 +30,14 @@ internal static class ShapeProbe
         }
         using var _s = session;
         // Row 0 blank, row 1 a gradient: different rows, so a batch mix-up cannot go unseen.
-        var images = new byte[2 * PatchSchema.ImageBytes];
-        for (int i = 0; i < PatchSchema.ImageBytes; i++) images[PatchSchema.ImageBytes + i] = (byte)(i * 7 % 251);
+        int side = probe.InputSide, rowBytes = side * side * PatchSchema.Channels;
+        var images = new byte[2 * rowBytes];
+        for (int i = 0; i < rowBytes; i++) images[rowBytes + i] = (byte)(i * 7 % 251);
         float[][] two;
         long[][] shapes;
         try
         {
-            (shapes, two) = RunBatch(session, probe.FeatureNames, images, 2);
+            (shapes, two) = RunBatch(session, probe.FeatureNames, images, 2, side);
         }
         catch (OnnxRuntimeException e)
         {
@@ -46,7 +47,7 @@ internal static class ShapeProbe
         if (checkBatch)
         {
             if (shapes.Any(s => s.Length == 0 || s[0] != 2)) return null;
-            var (_, one) = RunBatch(session, probe.FeatureNames, images.AsSpan(PatchSchema.ImageBytes).ToArray(), 1);
+            var (_, one) = RunBatch(session, probe.FeatureNames, images.AsSpan(rowBytes).ToArray(), 1, side);
             for (int f = 0; f < one.Length; f++)
             {
                 int n = one[f].Length;
@@ -65,9 +66,9 @@ internal static class ShapeProbe
         // E.g. the CNTK ResNet18's asymmetric stride-2 padding only lines up for input sides that are multiples of 32; a ViT's fixed position embeddings.
         new($"{b.Where} (ONNX {onnxPath}) does not run at {size}x{size} px (it accepts {b.AcceptedText()}; ImageSize 0 = its inputSize {b.InputSize}): {FirstLine(e.Message)}", e);
 
-    static (long[][], float[][]) RunBatch(InferenceSession session, string[] outputs, byte[] images, int n)
+    static (long[][], float[][]) RunBatch(InferenceSession session, string[] outputs, byte[] images, int n, int side)
     {
-        using var input = OrtValue.CreateTensorValueFromMemory(images, [n, PatchSchema.Height, PatchSchema.Width, PatchSchema.Channels]);
+        using var input = OrtValue.CreateTensorValueFromMemory(images, [n, side, side, PatchSchema.Channels]);
         using var runOptions = new RunOptions();
         using var results = session.Run(runOptions, [FeaturizerGraph.InputName], [input], outputs);
         var shapes = results.Select(r => r.GetTensorTypeAndShape().Shape).ToArray();

@@ -106,7 +106,7 @@ public static class AnnotationReader
         }
         // Classified objects but none of the tumour class: almost always a misspelt or renamed class, so say which exist.
         if (classes.Count > 0 && tumour.Count == 0)
-            throw new AnnotationFormatException($"no feature of class '{options.PositiveClass}' (classes in the file: {string.Join(", ", classes)}); choose the tumour class with --positive-class.");
+            throw new AnnotationFormatException($"no feature of class '{options.PositiveClass}' (classes in the file: {string.Join(", ", classes)}); choose the tumour class with AnnotationOptions.PositiveClass.");
         return new SlideAnnotation(path, tumour, exclusion);
     }
 
@@ -223,7 +223,7 @@ public static class AnnotationReader
             (isTumour ? tumour : exclusion).Add(new AnnotationPolygon([ring.ToArray()]));
         }
         if (groups.Count > 0 && tumour.Count == 0)
-            throw new AnnotationFormatException($"no annotation in group '{options.PositiveClass}' or {string.Join("/", options.AsapTumourGroups)} (groups in the file: {string.Join(", ", groups)}); choose the tumour group with --positive-class.");
+            throw new AnnotationFormatException($"no annotation in group '{options.PositiveClass}' or {string.Join("/", options.AsapTumourGroups)} (groups in the file: {string.Join(", ", groups)}); choose the tumour group with AnnotationOptions.PositiveClass.");
         return new SlideAnnotation(path, tumour, exclusion);
     }
 }

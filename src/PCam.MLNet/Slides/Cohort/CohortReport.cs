@@ -86,7 +86,7 @@ public static class CohortReport
         if (shards.Select(s => (string?)s.Json["modelSha256"]).Distinct().Count() > 1 || shards.Select(s => (string?)s.Json["settingsKey"]).Distinct().Count() > 1)
             run["warning"] = "shard records differ in model or settings; each slide's summary.json says which it used";
         AtomicFile.WriteAllText(runJson, run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        Evaluation.HeatmapEvaluation.WriteCohort(results, rows); // --annotations: annotations.json and froc.csv (issue 18)
+        Evaluation.HeatmapEvaluation.WriteCohort(results, rows); // --annotations: annotations.json and froc.csv
         Diagnosis.CohortDiagnosis.Write(results, rows); // slide_features.csv, patients.csv, diagnosis.json
         return new CohortSummary(rows, missing, notPlanned, slidesCsv, runJson);
     }

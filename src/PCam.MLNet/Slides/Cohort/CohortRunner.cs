@@ -36,7 +36,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     public Action<string>? Error { get; init; }
     /// <summary>(slide id, windows done, windows total).</summary>
     public Action<string, long, long>? Progress { get; init; }
-    /// <summary>`--annotations`: scores each slide against its annotation into summary.json's "annotations" (issue 18).</summary>
+    /// <summary>`--annotations`: scores each slide against its annotation into summary.json's "annotations".</summary>
     public Evaluation.SlideAnnotator? Annotator { get; init; }
 
     private readonly List<JsonNode?> _scored = []; // summary.json "scoring" of each slide scored by this run

@@ -21,7 +21,7 @@ public sealed record Shard(int Index, int Count)
         var parts = text.Split('/');
         if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var k) ||
             !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1 || k >= n)
-            throw new ArgumentException($"--shard must be K/N with 0 <= K < N (got '{text}').");
+            throw new ArgumentException($"shard K/N must have 0 <= K < N (got '{text}').");
         return new Shard(k, n) { Source = "--shard" };
     }
 
@@ -36,25 +36,25 @@ public sealed record Shard(int Index, int Count)
     {
         ArgumentNullException.ThrowIfNull(env);
         if (shard is not null) return Parse(shard);
-        if (shards is < 1) throw new ArgumentException($"--shards must be at least 1 (got {shards}).");
+        if (shards is < 1) throw new ArgumentException($"the shard count must be at least 1 (got {shards}).");
         static int? Int(string? v, string name) => v is null ? null
             : int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ArgumentException($"{name}='{v}' is not an integer.");
         if (Int(env("SLURM_ARRAY_TASK_ID"), "SLURM_ARRAY_TASK_ID") is { } id)
         {
             int min = Int(env("SLURM_ARRAY_TASK_MIN"), "SLURM_ARRAY_TASK_MIN") ?? 0;
             int count = shards ?? Int(env("SLURM_ARRAY_TASK_COUNT"), "SLURM_ARRAY_TASK_COUNT")
-                ?? throw new ArgumentException("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shards N.");
+                ?? throw new ArgumentException("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give the shard count N.");
             if (id - min < 0 || id - min >= count)
                 throw new ArgumentException($"Slurm array task {id} (min {min}) is outside {count} shards; use a contiguous array such as --array=0-{count - 1}.");
             return new Shard(id - min, count) { Source = "Slurm array" };
         }
         if (Int(env("JOB_COMPLETION_INDEX"), "JOB_COMPLETION_INDEX") is { } index)
         {
-            int count = shards ?? throw new ArgumentException("JOB_COMPLETION_INDEX is set (Kubernetes Indexed Job): pass --shards N (the job's completions).");
-            if (index < 0 || index >= count) throw new ArgumentException($"JOB_COMPLETION_INDEX={index} is outside --shards {count}.");
+            int count = shards ?? throw new ArgumentException("JOB_COMPLETION_INDEX is set (Kubernetes Indexed Job): give the shard count N (the job's completions).");
+            if (index < 0 || index >= count) throw new ArgumentException($"JOB_COMPLETION_INDEX={index} is outside the shard count {count}.");
             return new Shard(index, count) { Source = "Kubernetes indexed job" };
         }
-        return shards is { } n && n > 1 ? throw new ArgumentException("--shards N needs JOB_COMPLETION_INDEX (or use --shard K/N).") : Whole;
+        return shards is { } n && n > 1 ? throw new ArgumentException("the shard count N needs JOB_COMPLETION_INDEX (or give shard K/N).") : Whole;
     }
 
     /// <summary>

@@ -89,7 +89,7 @@ public sealed record ShardPlan(int Generation, int Count, DateTime CreatedUtc, I
             {
                 if (latest.Count != count)
                     throw new PCamDataException($"{latest.File}: this results folder is part-way through a run planned for {latest.Count} shards, not {count}; " +
-                                                $"finish it with {latest.Count} shards or use another --output.");
+                                                $"finish it with {latest.Count} shards or write to another results folder.");
                 return latest;
             }
             int generation = (latest?.Generation ?? 0) + 1;

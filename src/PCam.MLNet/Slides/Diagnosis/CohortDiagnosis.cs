@@ -47,7 +47,7 @@ public static class CohortDiagnosis
         var truth = stages is null ? null : StageTruth.Read(stages);
         var slides = Read(results, rows);
         foreach (var s in slides.Where(s => s.Features is null))
-            warnings.Add($"{s.Row.SlideId}: its summary.json has no diagnosis (written by an older pcam; rerun with --force).");
+            warnings.Add($"{s.Row.SlideId}: its summary.json has no diagnosis (written by an older pcam; score it again with CohortOptions.Force).");
         foreach (var s in slides.Where(s => s.Features is { WindowsScored: 0 }))
             warnings.Add($"{s.Row.SlideId}: no tissue was scored; no category, and its patient is staged without it.");
         double[]? probability = null;

@@ -18,8 +18,8 @@ public sealed class SlideClassifierOptions
 
     public void Validate()
     {
-        if (Folds < 2) throw new ArgumentException($"--folds must be at least 2 (got {Folds}).");
-        if (Bootstrap < 100) throw new ArgumentException($"--bootstrap must be at least 100 (got {Bootstrap}).");
+        if (Folds < 2) throw new ArgumentException($"SlideClassifierOptions.Folds must be at least 2 (got {Folds}).");
+        if (Bootstrap < 100) throw new ArgumentException($"SlideClassifierOptions.Bootstrap must be at least 100 (got {Bootstrap}).");
     }
 }
 

@@ -55,19 +55,19 @@ public sealed class HeatmapOptions
 
     public void Validate()
     {
-        if (Stride < 1) throw new ArgumentException($"--stride must be at least 1 (got {Stride}).");
-        if (BatchSize < 1) throw new ArgumentException($"--batch-size must be at least 1 (got {BatchSize}).");
-        if (Threshold is < 0 or > 1 || double.IsNaN(Threshold)) throw new ArgumentException($"--threshold must be in [0, 1] (got {Threshold}).");
-        if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"--min-tissue must be in [0, 1] (got {MinTissueFraction}).");
-        if (SmoothingRadius is < 0 or > 5) throw new ArgumentException($"--smoothing must be 0 to 5 (got {SmoothingRadius}).");
-        if (!(MinRegionUm2 >= 0) || !double.IsFinite(MinRegionUm2)) throw new ArgumentException($"--min-region-um2 must be 0 or more (got {MinRegionUm2}).");
-        if (CoarseStride < 1) throw new ArgumentException($"--coarse-stride must be at least 1 (got {CoarseStride}).");
+        if (Stride < 1) throw new ArgumentException($"HeatmapOptions.Stride must be at least 1 (got {Stride}).");
+        if (BatchSize < 1) throw new ArgumentException($"HeatmapOptions.BatchSize must be at least 1 (got {BatchSize}).");
+        if (Threshold is < 0 or > 1 || double.IsNaN(Threshold)) throw new ArgumentException($"HeatmapOptions.Threshold must be in [0, 1] (got {Threshold}).");
+        if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"HeatmapOptions.MinTissueFraction must be in [0, 1] (got {MinTissueFraction}).");
+        if (SmoothingRadius is < 0 or > 5) throw new ArgumentException($"HeatmapOptions.SmoothingRadius must be 0 to 5 (got {SmoothingRadius}).");
+        if (!(MinRegionUm2 >= 0) || !double.IsFinite(MinRegionUm2)) throw new ArgumentException($"HeatmapOptions.MinRegionUm2 must be 0 or more (got {MinRegionUm2}).");
+        if (CoarseStride < 1) throw new ArgumentException($"HeatmapOptions.CoarseStride must be at least 1 (got {CoarseStride}).");
         if (Refine && CoarseStride > Stride && CoarseStride % Stride != 0)
-            throw new ArgumentException($"--coarse-stride must be a multiple of --stride (got {CoarseStride} and {Stride}); --no-refine scores at --stride only.");
-        if (RefineThreshold is < 0 or > 1 || double.IsNaN(RefineThreshold)) throw new ArgumentException($"--refine-threshold must be in [0, 1] (got {RefineThreshold}).");
-        if (Views is not (null or 1 or 8)) throw new ArgumentException($"--views must be 1 or 8 (got {Views}).");
-        if (Level is < 0) throw new ArgumentException($"--level must be 0 or more (got {Level}).");
-        if (MicronsPerPixel is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentException($"--mpp must be a positive number of microns per pixel (got {m}).");
+            throw new ArgumentException($"HeatmapOptions.CoarseStride must be a multiple of HeatmapOptions.Stride (got {CoarseStride} and {Stride}); without HeatmapOptions.Refine only HeatmapOptions.Stride is scored.");
+        if (RefineThreshold is < 0 or > 1 || double.IsNaN(RefineThreshold)) throw new ArgumentException($"HeatmapOptions.RefineThreshold must be in [0, 1] (got {RefineThreshold}).");
+        if (Views is not (null or 1 or 8)) throw new ArgumentException($"HeatmapOptions.Views must be 1 or 8 (got {Views}).");
+        if (Level is < 0) throw new ArgumentException($"HeatmapOptions.Level must be 0 or more (got {Level}).");
+        if (MicronsPerPixel is { } m && (!(m > 0) || !double.IsFinite(m))) throw new ArgumentException($"HeatmapOptions.MicronsPerPixel must be a positive number of microns per pixel (got {m}).");
         if (!(TargetMicronsPerPixel > 0) || !double.IsFinite(TargetMicronsPerPixel)) throw new ArgumentException($"target um/px must be positive (got {TargetMicronsPerPixel}).");
     }
 }

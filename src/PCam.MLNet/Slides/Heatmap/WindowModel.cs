@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
@@ -9,17 +8,14 @@ namespace PCam.MLNet.Slides.Heatmap;
 
 /// <summary>
 /// A model zip split into its two stages so windows can be scored in batches: the zip's own ONNX featurizer graph
-/// (the bytes ML.NET stored for its ApplyOnnxModel transform, run here with ONNX Runtime on batches of windows) and
+/// (the graph the zip's ApplyOnnxModel step runs, read through <see cref="ModelZip"/> and run here with ONNX Runtime on batches of windows) and
 /// the zip's head (every transform after the featurizer: normaliser, trainer, calibrator), applied by ML.NET to the
 /// batched features. The composition is the model `pcam predict` runs, one row at a time.
-/// A model trained with 8-view TTA can score with one view: its zip's <see cref="PCamModel.SingleViewEntry"/> holds the
+/// A model trained with 8-view TTA can score with one view: its zip's graph <see cref="PCamModel.SingleViewGraph"/> is the
 /// single-view graph of the same backbone, size and precision, whose features the same head takes.
 /// </summary>
 public sealed class WindowModel : IDisposable
 {
-    /// <summary>Where ML.NET's OnnxTransformer keeps the ONNX bytes in a saved TransformerChain (int32 length, then bytes).</summary>
-    public const string OnnxEntry = "TransformerChain/Transform_000/OnnxModel";
-
     private WindowModel(string path, MLContext ml, ITransformer head, BatchFeaturizer featurizer, int views, int trainedViews)
     {
         Views = views;
@@ -46,6 +42,11 @@ public sealed class WindowModel : IDisposable
     {
         if (views is not (null or 1 or 8)) throw new ArgumentException($"views must be 1 or 8 (got {views}).", nameof(views));
         var ml = new MLContext(seed: 1);
+        if (OnnxModelFile.Is(path))
+        {
+            if (views is not null) throw new PCamModelException($"{path}: an exported .onnx scores with the views it was exported with; the views setting applies to model zips.");
+            return LoadExported(path, ml, device, threads, batchSize);
+        }
         var loaded = PCamModel.Load(ml, path, out _);
         if (loaded is not TransformerChain<ITransformer> chain || chain.FirstOrDefault() is not OnnxTransformer)
             throw new PCamModelException($"{path}: the model is not an ONNX featurizer followed by a head (was it written by `pcam train`?).");
@@ -53,14 +54,15 @@ public sealed class WindowModel : IDisposable
         // The windows go through our own batched session below: ML.NET's session and the graph file it unpacked into the
         // temp folder are released now (kept, they doubled the featurizer's memory and left the file behind).
         ((IDisposable)chain.First()).Dispose();
-        var onnx = ReadOnnx(path);
+        var onnx = ModelZip.ReadGraph(path, ModelZip.FeaturizerGraph);
         int trained = FeaturizerGraph.ViewsOf(onnx);
         if (views is { } v && v != trained)
         {
-            if (v == 8) throw new PCamModelException($"{path}: the model was trained with one view, so it cannot score 8 views; train with TTA (TrainingOption.Tta) or use --views 1.");
-            onnx = ReadEntry(path, PCamModel.SingleViewEntry, lengthPrefixed: false) ?? throw new PCamModelException(
-                $"{path}: the model averages 8 views and its zip holds no single-view graph ('{PCamModel.SingleViewEntry}': written by `pcam train` since views " +
-                "became a scoring setting); retrain it, or score with --views 8.");
+            if (v == 8) throw new PCamModelException($"{path}: the model was trained with one view, so it cannot score 8 views; train with TTA (TrainingOption.Tta) or score with HeatmapOptions.Views 1.");
+            if (!ModelZip.GraphNames(path).Contains(PCamModel.SingleViewGraph))
+                throw new PCamModelException($"{path}: the model averages 8 views and its zip holds no '{PCamModel.SingleViewGraph}' graph (written by `pcam train` " +
+                                             "since views became a scoring setting); retrain it, or score with HeatmapOptions.Views 8.");
+            onnx = ModelZip.ReadGraph(path, PCamModel.SingleViewGraph);
         }
         // A model with external backbone weights keeps them beside the zip (PCamModel.Load has checked them).
         var weightsFolder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
@@ -68,27 +70,34 @@ public sealed class WindowModel : IDisposable
         return new WindowModel(path, ml, head, featurizer, views ?? trained, trained);
     }
 
-    private static byte[] ReadOnnx(string path) =>
-        ReadEntry(path, OnnxEntry, lengthPrefixed: true) ?? throw new PCamModelException($"{path}: no {OnnxEntry} entry (not a `pcam train` model zip).");
-
-    /// <summary>A zip entry's bytes (ML.NET's entries start with an int32 length), or null when the zip has no such entry.</summary>
-    private static byte[]? ReadEntry(string path, string name, bool lengthPrefixed)
+    /// <summary>
+    /// An exported .onnx (`pcam export --format onnx`): the whole graph runs in the batched session, seen as a
+    /// featurizer whose one feature is the probability, and the head only copies that feature to Probability.
+    /// </summary>
+    private static WindowModel LoadExported(string path, MLContext ml, ExecutionDevice device, int? threads, int batchSize)
     {
-        try
+        var (bytes, _) = OnnxModelFile.Open(path);
+        var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        BatchFeaturizer featurizer;
+        try { featurizer = new BatchFeaturizer(OnnxModelFile.AsProbabilityFeaturizer(bytes), device, threads, folder) { MaxBatch = Math.Max(1, batchSize) }; }
+        catch (Exception e) when (e is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidDataException or PCamModelException)
         {
-            using var zip = ZipFile.OpenRead(path);
-            if (zip.GetEntry(name) is not { } entry) return null;
-            using var s = entry.Open();
-            using var reader = new BinaryReader(s);
-            int length = lengthPrefixed ? reader.ReadInt32() : checked((int)entry.Length);
-            var bytes = reader.ReadBytes(length);
-            if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the {name} entry is truncated.");
-            return bytes;
+            throw new PCamModelException($"{path}: cannot run the exported graph ({e.Message.Split('\n')[0].Trim()}).", e);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
-        {
-            throw new PCamModelException($"{path}: cannot read the featurizer from the model zip ({e.Message}).", e);
-        }
+        var head = ml.Transforms.CustomMapping<ExportedScore, ScoredProbability>((s, p) => p.Probability = s.Features[0], contractName: null)
+            .Fit(ml.Data.LoadFromEnumerable(Array.Empty<ExportedScore>()));
+        return new WindowModel(path, ml, head, featurizer, 1, 1);
+    }
+
+    internal sealed class ExportedScore
+    {
+        [VectorType(1)]
+        public float[] Features { get; set; } = [];
+    }
+
+    internal sealed class ScoredProbability
+    {
+        public float Probability { get; set; }
     }
 
     public void Dispose() => Featurizer.Dispose();

@@ -56,7 +56,7 @@ public static class PatchSetBuilder
             var l0 = reader.Levels[0];
             annotations[s] = AnnotationReader.Read(slide.AnnotationPath, options.Annotations, l0.Width, l0.Height);
             if (slide.Label == false && annotations[s].HasTumour)
-                throw new PCamDataException($"{slide.AnnotationPath}: marks tumour, but --labels calls slide '{slide.Id}' normal.");
+                throw new PCamDataException($"{slide.AnnotationPath}: marks tumour, but the slide labels call slide '{slide.Id}' normal.");
         }
 
         // 2. Slides to splits.
@@ -72,7 +72,7 @@ public static class PatchSetBuilder
             var slide = slides[s];
             progress?.Report(($"scan {slide.Id}", s, slides.Count));
             if (slide.AnnotationPath is null && slide.Label == true)
-                warning?.Invoke($"{slide.Path}: --labels calls it tumour but it has no annotation file, so none of its windows can be labelled; it gives no patches.");
+                warning?.Invoke($"{slide.Path}: the slide labels call it tumour but it has no annotation file, so none of its windows can be labelled; it gives no patches.");
             var split = Splits[splitOf[s]];
             var (records, tissue, pos, neg, amb, sampling) = slide.AnnotationPath is null && slide.Label == true
                 ? ([], 0, 0, 0, 0, "skipped")
@@ -105,7 +105,7 @@ public static class PatchSetBuilder
             summaries[s] = summaries[s] with { Tumour = kept.Count(r => r.Label), Normal = kept.Count(r => !r.Label) };
         }
         if (bySplit[PCamSplit.Train].Count == 0)
-            throw new PCamDataException("no patch for the train split: no tissue window found on its slides (check --min-tissue, the slides and their annotations).");
+            throw new PCamDataException("no patch for the train split: no tissue window found on its slides (check PatchSetOptions.MinTissueFraction, the slides and their annotations).");
 
         // 5. Spool, shuffle, write.
         Directory.CreateDirectory(outputDirectory);

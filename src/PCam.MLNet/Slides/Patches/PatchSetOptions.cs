@@ -30,12 +30,12 @@ public sealed class PatchSetOptions
 
     public void Validate()
     {
-        if (MaxPerSlide < 1) throw new ArgumentException($"--max-per-slide must be at least 1 (got {MaxPerSlide}).");
+        if (MaxPerSlide < 1) throw new ArgumentException($"PatchSetOptions.MaxPerSlide must be at least 1 (got {MaxPerSlide}).");
         if (Split.Length != 3 || Split.Any(p => p < 0 || !double.IsFinite(p)) || Split.Sum() <= 0 || Split[0] <= 0)
-            throw new ArgumentException($"--split must be three non-negative fractions for train,valid,test with train above 0 (got {string.Join(",", Split)}).");
-        if (NegativeMargin is < 0 or > CentreLabel.CentreOffset) throw new ArgumentException($"--negative-margin must be 0..{CentreLabel.CentreOffset} window pixels (got {NegativeMargin}).");
-        if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"--min-tissue must be in [0, 1] (got {MinTissueFraction}).");
-        if (string.IsNullOrWhiteSpace(Annotations.PositiveClass)) throw new ArgumentException("--positive-class must not be empty.");
+            throw new ArgumentException($"PatchSetOptions.Split must be three non-negative fractions for train,valid,test with train above 0 (got {string.Join(",", Split)}).");
+        if (NegativeMargin is < 0 or > CentreLabel.CentreOffset) throw new ArgumentException($"PatchSetOptions.NegativeMargin must be 0..{CentreLabel.CentreOffset} window pixels (got {NegativeMargin}).");
+        if (MinTissueFraction is < 0 or > 1 || double.IsNaN(MinTissueFraction)) throw new ArgumentException($"PatchSetOptions.MinTissueFraction must be in [0, 1] (got {MinTissueFraction}).");
+        if (string.IsNullOrWhiteSpace(Annotations.PositiveClass)) throw new ArgumentException("AnnotationOptions.PositiveClass must not be empty.");
     }
 
     /// <summary>Parses "0.8,0.1,0.1".</summary>
@@ -45,8 +45,8 @@ public sealed class PatchSetOptions
         var values = new double[parts.Length];
         for (int i = 0; i < parts.Length; i++)
             if (!double.TryParse(parts[i], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out values[i]))
-                throw new ArgumentException($"--split: '{parts[i]}' is not a number (expected train,valid,test fractions such as 0.8,0.1,0.1).");
-        if (values.Length != 3) throw new ArgumentException($"--split needs three fractions train,valid,test (got '{text}').");
+                throw new ArgumentException($"PatchSetOptions.Split: '{parts[i]}' is not a number (expected train,valid,test fractions such as 0.8,0.1,0.1).");
+        if (values.Length != 3) throw new ArgumentException($"PatchSetOptions.Split needs three fractions train,valid,test (got '{text}').");
         return values;
     }
 }

@@ -65,7 +65,7 @@ public abstract class SlideImage : ISlideReader
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new PCamDataException($"{path}: cannot read ({e.Message}).", e); }
         var format = PatchImageDecoder.DetectFormat(head.AsSpan(0, n));
         if (reader == SlideReaderKind.LibTiff)
-            return format == PatchImageFormat.Tiff ? new TiffSlide(path) : throw new PCamDataException($"{path}: --reader libtiff reads TIFF files only.");
+            return format == PatchImageFormat.Tiff ? new TiffSlide(path) : throw new PCamDataException($"{path}: the SlideReaderKind.LibTiff reader reads TIFF files only.");
         var ext = System.IO.Path.GetExtension(path).ToLowerInvariant();
         return format switch
         {

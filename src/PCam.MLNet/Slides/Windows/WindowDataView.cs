@@ -10,8 +10,8 @@ namespace PCam.MLNet.Slides.Windows;
 /// level) and the zip featurizer's Features.
 /// A cursor reads one batch of windows from the slide (windows in row-major order, so the slide keeps only the tile
 /// band under the current row), featurizes the batch in one ONNX Runtime call and serves its rows. While ONNX Runtime
-/// scores a batch, the next batch's windows are decoded on a worker thread (double buffering; the slide is only ever
-/// touched by one thread at a time), so decoding hides behind inference. Memory is two batches of pixels, one of
+/// scores a batch, the next batch's windows are decoded on a worker thread (<see cref="FeatureBatches"/>' double
+/// buffering; the slide is only ever touched by one thread at a time), so decoding hides behind inference. Memory is two batches of pixels, one of
 /// features, plus the band. Single cursor, no shuffling (one pass over a slide).
 /// </summary>
 public sealed class WindowDataView : IDataView
@@ -61,14 +61,19 @@ public sealed class WindowDataView : IDataView
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
         [GetRowCursor(columnsNeeded, rand)];
 
-    private sealed class Cursor(WindowDataView view, bool featuresActive) : DataViewRowCursor
+    private sealed class Cursor : DataViewRowCursor
     {
-        private readonly byte[][] _pixels = [new byte[view._batch * PatchSchema.ImageBytes], new byte[view._batch * PatchSchema.ImageBytes]];
-        private readonly float[] _features = new float[view._batch * view._featurizer.FeatureDimension];
+        private readonly WindowDataView view;
+        private readonly FeatureBatches? _batches;
         private long _position = -1;
-        private int _batchStart, _batchCount, _current;
-        private Task? _prefetch;
-        private int _prefetchStart = -1;
+        private int _batchStart, _batchCount;
+        private int _nextRead;
+
+        public Cursor(WindowDataView view, bool featuresActive)
+        {
+            this.view = view;
+            if (featuresActive) _batches = new FeatureBatches(view._featurizer, view._batch, Read, view._cancel);
+        }
 
         public override DataViewSchema Schema => view.Schema;
         public override long Position => _position;
@@ -83,65 +88,38 @@ public sealed class WindowDataView : IDataView
             return true;
         }
 
-        private int Count(int start) => Math.Min(view._batch, view._windows.Count - start);
-
-        /// <summary>Decodes windows [start, start + n) into <paramref name="pixels"/> (one thread at a time).</summary>
-        private void Read(int start, byte[] pixels)
+        /// <summary>Decodes the next windows (sorted by row) into <paramref name="pixels"/>; FeatureBatches calls it one thread at a time.</summary>
+        private int Read(byte[] pixels, int max)
         {
-            int n = Count(start);
+            int n = Math.Min(max, view._windows.Count - _nextRead);
             for (int i = 0; i < n; i++)
             {
                 view._cancel.ThrowIfCancellationRequested();
-                var (ci, cj) = view._windows[start + i];
+                var (ci, cj) = view._windows[_nextRead + i];
                 var (x, y) = view._grid.Origin(ci, cj);
                 view._grid.Evict(y); // windows come sorted by row: tiles above this one are done with
                 view._grid.ReadAtLevel(x, y, pixels.AsSpan(i * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
             }
+            _nextRead += n;
+            return n;
         }
 
         private void Fill(int start)
         {
             view._cancel.ThrowIfCancellationRequested();
-            int n = Count(start);
-            if (featuresActive)
+            int n = Math.Min(view._batch, view._windows.Count - start);
+            if (_batches is not null)
             {
-                if (_prefetch is not null && _prefetchStart == start)
-                {
-                    var done = _prefetch;
-                    _prefetch = null;
-                    done.GetAwaiter().GetResult(); // rethrows the reader's own exception (a damaged tile names the file)
-                    _current = 1 - _current;
-                }
-                else
-                {
-                    WaitPrefetch();
-                    Read(start, _pixels[_current]);
-                }
-                int next = start + n;
-                if (next < view._windows.Count)
-                {
-                    var buffer = _pixels[1 - _current];
-                    _prefetchStart = next;
-                    _prefetch = Task.Run(() => Read(next, buffer));
-                }
-                view._featurizer.Featurize(_pixels[_current], n, _features);
+                if (!_batches.MoveNext() || _batches.Count != n) throw new InvalidOperationException($"The slide's windows from {start} did not make a batch of {n}.");
             }
             _batchStart = start;
             _batchCount = n;
             view._onBatch?.Invoke(n);
         }
 
-        private void WaitPrefetch()
-        {
-            if (_prefetch is null) return;
-            try { _prefetch.Wait(); }
-            catch (AggregateException) { } // an abandoned read-ahead: its error is not this batch's
-            _prefetch = null;
-        }
-
         protected override void Dispose(bool disposing)
         {
-            if (disposing) WaitPrefetch(); // never leave a thread reading a slide that is about to be closed
+            if (disposing) _batches?.Dispose(); // never leave a thread reading a slide that is about to be closed
             base.Dispose(disposing);
         }
 
@@ -159,7 +137,7 @@ public sealed class WindowDataView : IDataView
                 {
                     int d = view._featurizer.FeatureDimension;
                     var editor = VBufferEditor.Create(ref v, d);
-                    _features.AsSpan(Row * d, d).CopyTo(editor.Values);
+                    _batches!.Features.AsSpan(Row * d, d).CopyTo(editor.Values);
                     v = editor.Commit();
                 }),
                 _ => throw new ArgumentOutOfRangeException(nameof(column)),

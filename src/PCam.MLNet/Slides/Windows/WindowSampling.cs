@@ -48,7 +48,7 @@ public sealed record WindowSampling
     public static WindowSampling Choose(ISlideReader slide, double targetMpp = SlideImage.PCamMicronsPerPixel, double? mppOverride = null, int? levelOverride = null)
     {
         if (!(targetMpp > 0) || !double.IsFinite(targetMpp)) throw new ArgumentException($"target um/px must be positive (got {targetMpp}).", nameof(targetMpp));
-        if (mppOverride is { } o && (!(o > 0) || !double.IsFinite(o))) throw new ArgumentException($"--mpp must be positive (got {o}).", nameof(mppOverride));
+        if (mppOverride is { } o && (!(o > 0) || !double.IsFinite(o))) throw new ArgumentException($"HeatmapOptions.MicronsPerPixel must be positive (got {o}).", nameof(mppOverride));
         var levels = slide.Levels;
         if (levelOverride is { } lv && (lv < 0 || lv >= levels.Count))
             throw new PCamDataException($"{slide.Path}: has no level {lv} (levels 0..{levels.Count - 1}: {string.Join(", ", levels.Select(l => $"{l.Width}x{l.Height}"))}).");
@@ -58,7 +58,7 @@ public sealed record WindowSampling
         {
             if (levelOverride is not { } forced)
                 throw new PCamDataException($"{slide.Path}: the pixel size is unknown (no TIFF resolution tags, Aperio MPP or openslide.mpp-x); " +
-                                            $"give --mpp (level 0's um/px) or --level N to read a level as it is.");
+                                            $"give HeatmapOptions.MicronsPerPixel (level 0's um/px) or HeatmapOptions.Level to read a level as it is.");
             return new WindowSampling { Level = forced, LevelMicronsPerPixel = null, TargetMicronsPerPixel = null, Scale = 1 };
         }
         int level = levelOverride ?? ChooseLevel(levels, m0, targetMpp);

@@ -2,9 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML;
 using PCam.MLNet.Data;
-using PCam.MLNet.Featurization;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Featurization;
 
 /// <summary>
 /// Bottleneck features of a split, computed once and kept in ML.NET's binary IDataView format, keyed by the data's

@@ -1,17 +1,13 @@
 using System.Text.Json;
-using PCam.MLNet.Featurization;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Featurization;
 
 /// <summary>
 /// A model zip whose backbone keeps its weights as ONNX external data: the zip's manifest of those side files (names,
-/// sizes, SHA-256), copying them beside a saved zip, and checking them when the zip is loaded.
+/// sizes, SHA-256; <see cref="ModelZip.ExternalDataEntry"/>), copying them beside a saved zip, and checking them when the zip is loaded.
 /// </summary>
 public static class ExternalDataManifest
 {
-    /// <summary>The zip entry a PCam model with external data carries: the side files' names, sizes and SHA-256.</summary>
-    public const string ManifestEntry = "PCam/ExternalData.json";
-
     sealed record ManifestFile(string Location, long Length, string Sha256);
     sealed record Manifest(List<ManifestFile> Files);
 
@@ -56,15 +52,9 @@ public static class ExternalDataManifest
     /// </summary>
     public static IReadOnlyList<string>? Verify(string modelPath)
     {
-        string? json;
-        using (var zip = System.IO.Compression.ZipFile.OpenRead(modelPath))
-        {
-            var entry = zip.GetEntry(ManifestEntry);
-            if (entry is null) return null;
-            using var r = new StreamReader(entry.Open());
-            json = r.ReadToEnd();
-        }
-        var manifest = JsonSerializer.Deserialize<Manifest>(json, JsonOptions) ?? throw new PCamModelException($"{modelPath}: {ManifestEntry} is empty.");
+        var json = ModelZip.ReadText(modelPath, ModelZip.ExternalDataEntry);
+        if (json is null) return null;
+        var manifest = JsonSerializer.Deserialize<Manifest>(json, JsonOptions) ?? throw new PCamModelException($"{modelPath}: {ModelZip.ExternalDataEntry} is empty.");
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(modelPath))!;
         var checkedFiles = new List<string>();
         foreach (var f in manifest.Files)

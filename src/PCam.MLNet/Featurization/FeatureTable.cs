@@ -1,9 +1,8 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PCam.MLNet.Data;
-using PCam.MLNet.Featurization;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Featurization;
 
 /// <summary>
 /// (Features, Label, Index) rows of a split, computed in one batched pass (one ONNX Runtime run per batch instead of
@@ -32,37 +31,30 @@ internal sealed class FeatureTable : IDataView
         Schema = b.ToSchema();
     }
 
-    /// <summary>Featurizes every row of <paramref name="source"/> in batches; onRows reports progress.</summary>
-    public static FeatureTable Compute(IDataView source, BatchFeaturizer featurizer, int batchSize, Action<long>? onRows)
+    /// <summary>Featurizes every row of <paramref name="source"/> (Image, Label, Index) in double-buffered batches
+    /// (<see cref="FeaturizedDataView"/>); onRows reports progress.</summary>
+    public static FeatureTable Compute(IDataView source, BatchFeaturizer featurizer, int batchSize, Action<long>? onRows, CancellationToken cancel = default)
     {
         var n = source.GetRowCount() ?? throw new InvalidOperationException("The patch view must know its row count.");
+        var view = new FeaturizedDataView(source, PatchSchema.ImageColumn, featurizer, batchSize, onBatch: onRows is null ? null : rows => onRows(rows), cancel: cancel);
         var dim = featurizer.FeatureDimension;
         var features = new float[checked(n * dim)];
         var labels = new bool[n];
         var indices = new long[n];
-        var s = source.Schema;
-        using var cursor = source.GetRowCursor([s[PatchSchema.ImageColumn], s[PatchSchema.LabelColumn], s[PatchSchema.IndexColumn]]);
-        var image = cursor.GetGetter<VBuffer<byte>>(s[PatchSchema.ImageColumn]);
+        var s = view.Schema;
+        using var cursor = view.GetRowCursor([s[FeaturesColumn], s[PatchSchema.LabelColumn], s[PatchSchema.IndexColumn]]);
+        var feature = cursor.GetGetter<VBuffer<float>>(s[FeaturesColumn]);
         var label = cursor.GetGetter<bool>(s[PatchSchema.LabelColumn]);
         var index = cursor.GetGetter<long>(s[PatchSchema.IndexColumn]);
-        var pixels = new byte[batchSize * PatchSchema.ImageBytes];
-        VBuffer<byte> buffer = default;
+        VBuffer<float> buffer = default;
         long row = 0;
-        while (row < n)
+        while (row < n && cursor.MoveNext())
         {
-            var inBatch = 0;
-            while (inBatch < batchSize && cursor.MoveNext())
-            {
-                image(ref buffer);
-                buffer.GetValues().CopyTo(pixels.AsSpan(inBatch * PatchSchema.ImageBytes, PatchSchema.ImageBytes));
-                label(ref labels[row + inBatch]);
-                index(ref indices[row + inBatch]);
-                inBatch++;
-            }
-            if (inBatch == 0) break;
-            featurizer.Featurize(pixels.AsSpan(0, inBatch * PatchSchema.ImageBytes), inBatch, features.AsSpan((int)(row * dim), inBatch * dim));
-            row += inBatch;
-            onRows?.Invoke(inBatch);
+            feature(ref buffer);
+            buffer.CopyTo(features.AsSpan((int)(row * dim), dim));
+            label(ref labels[row]);
+            index(ref indices[row]);
+            row++;
         }
         if (row != n) throw new InvalidOperationException($"The patch view promised {n} rows but gave {row}.");
         return new FeatureTable(features, labels, indices, dim);

@@ -1,4 +1,4 @@
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Featurization;
 
 /// <summary>Where long work reports: messages and row-count progress (the CLI draws bars; tests pass Silent).</summary>
 public interface ITrainingLog

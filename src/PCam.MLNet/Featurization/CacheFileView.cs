@@ -1,7 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Featurization;
 
 /// <summary>
 /// A feature cache file (ML.NET binary IDataView format) read through a fresh ML.NET BinaryLoader per cursor, which is

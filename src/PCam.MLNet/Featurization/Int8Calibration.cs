@@ -1,11 +1,9 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using PCam.MLNet.Configuration;
 using PCam.MLNet.Data;
-using PCam.MLNet.Featurization;
 using PCam.MLNet.Featurization.Passes;
 
-namespace PCam.MLNet.Training;
+namespace PCam.MLNet.Featurization;
 
 /// <summary>Calibration of the int8 featurizer on a seeded, class-balanced sample of train rows (never valid or test).</summary>
 public static class Int8Calibration
@@ -24,17 +22,22 @@ public static class Int8Calibration
     /// its quantised graph fails ONNX Runtime's load checks, or its features drift (mean cosine against fp32 on
     /// calibration rows below <paramref name="minCosine"/>, default <see cref="MinMeanCosine"/>). The graph then
     /// stays as exported and records that precision in the model and metrics.
-    /// </summary>
-    public static CalibrationTable? TryCalibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log,
-        double minCosine = MinMeanCosine) =>
-        TryCalibrate(train, fp32, t.CalibrationRows, t.Seed, t.CalibrationMethod, threads, log, out _, minCosine);
-
-    /// <summary>
-    /// As above for any view with an Image column (what <see cref="PatchFeaturizerEstimator"/> is fitted on): a PCam view
-    /// gives a seeded class-balanced sample of <paramref name="rows"/> rows, any other view its first <paramref name="rows"/> rows.
+    /// <paramref name="train"/> is any view with an Image column: a PCam view gives a seeded class-balanced sample of
+    /// <paramref name="rows"/> rows, any other view its first <paramref name="rows"/> rows.
     /// <paramref name="reason"/> says why the featurizer runs at the precision it does (for the metrics and `pcam inspect`).
     /// </summary>
     public static CalibrationTable? TryCalibrate(IDataView train, FeaturizerGraph fp32, int rows, int seed, CalibrationMethod method, int? threads,
+        ITrainingLog log, out string reason, double minCosine = MinMeanCosine)
+    {
+        var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);
+        return TryCalibrate(images, n, fp32, seed, method, threads, log, out reason, minCosine);
+    }
+
+    /// <summary>
+    /// As above on images already read: <paramref name="count"/> images of the graph's input side
+    /// (<see cref="FeaturizerGraph.InputBytes"/> each, HWC RGB), e.g. decoded and resized by the image-classification trainer.
+    /// </summary>
+    public static CalibrationTable? TryCalibrate(byte[] images, int count, FeaturizerGraph fp32, int seed, CalibrationMethod method, int? threads,
         ITrainingLog log, out string reason, double minCosine = MinMeanCosine)
     {
         string why = "";
@@ -42,10 +45,10 @@ public static class Int8Calibration
         {
             why = $"int8 not applied: {because}";
             log.Warning($"Precision int8 is not applied: {because}; the featurizer stays as exported (recorded as {fp32.Precision.Name()} in the model and metrics). " +
-                        "Ask for fp32 (--precision fp32, TrainingOption.Precision or PatchFeaturizerOptions.Precision) to silence this.");
+                        "Ask for fp32 (TrainingOption.Precision or PatchFeaturizerOptions.Precision) to silence this.");
         }
         if (fp32.Int8Unsupported() is { } unsupported) { Fallback(unsupported); reason = why; return null; }
-        var images = train is PatchDataView patches ? ReadSample(patches, rows, seed, out int n) : ReadFirst(train, rows, out n);
+        int n = count;
         var table = Calibrate(images, n, fp32, seed, method, threads, log);
         var check = Check(fp32, table, images, Math.Min(n, CheckRows), threads);
         if (check.Error is { } error) { Fallback($"backbone '{fp32.Backbone.Name}': its quantised graph fails ONNX Runtime's checks ({error})"); reason = why; return null; }
@@ -88,14 +91,6 @@ public static class Int8Calibration
     }
 
     static string FirstLine(string s) { var i = s.IndexOf('\n'); return (i < 0 ? s : s[..i]).Trim(); }
-
-    /// <summary>Reads <see cref="TrainingOptionConfig.CalibrationRows"/> balanced train rows (seed <see cref="TrainingOptionConfig.Seed"/>)
-    /// and measures the activation ranges of the single-view fp32 graph <paramref name="fp32"/>.</summary>
-    public static CalibrationTable Calibrate(PatchDataView train, FeaturizerGraph fp32, TrainingOptionConfig t, int? threads, ITrainingLog log)
-    {
-        var images = ReadSample(train, t.CalibrationRows, t.Seed, out int n);
-        return Calibrate(images, n, fp32, t.Seed, t.CalibrationMethod, threads, log);
-    }
 
     static CalibrationTable Calibrate(byte[] images, int n, FeaturizerGraph fp32, int seed, CalibrationMethod method, int? threads, ITrainingLog log)
     {
