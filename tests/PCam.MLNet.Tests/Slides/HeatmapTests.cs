@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitMiracle.LibTiff.Classic;
 using Microsoft.ML;
@@ -244,6 +245,73 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
         var outDir = _dir["out"];
         Assert.ThrowsAny<OperationCanceledException>(() => HeatmapWriter.Write(r, Path.Combine(outDir, "mosaic"), "mosaic", f.ModelPath, 1, cancel: new CancellationToken(canceled: true)));
         Assert.Empty(Directory.GetFileSystemEntries(outDir));
+    }
+
+    /// <summary>The writer serialises a <see cref="SlideSummary"/> and <see cref="SlideSummary.Read"/> gives back every
+    /// field; the file keeps the keys older results folders were written with, so they still resume.</summary>
+    [SkippableFact]
+    public void SummaryWrittenByTheWriterReadsBackWhole()
+    {
+        Skip.If(SharedSample.Root is null, SharedSample.Missing);
+        var m = Build();
+        var png = _dir["summary.png"];
+        WritePng(png, m.Rgb, Side, Side);
+        using var model = Model();
+        var r = SlideHeatmap.Run(model, png, new HeatmapOptions { Stride = P, MicronsPerPixel = 0.972 });
+        var annotations = new SummaryAnnotations
+        {
+            Key = "none|Tumor", TumourSlide = true, WindowsScored = 64, TumourWindows = 9, WindowAuc = 0.91, WindowAccuracy = null, Dice = 0.5,
+            Lesions = 2, DetectableLesions = 1, LesionsDetected = 1, PredictedRegions = 3, FalsePositiveRegions = 2,
+            Detections = [[0.9, 10.5, 20], [null, 1, 2]], Froc = new SummaryFroc([0.2, 0.1], [0.9], 1), Rule = "rule",
+        };
+        var provenance = new SummaryProvenance("tumor", SourceIdentity.Of(png), "ab12", "cd34", "1.2.3", annotations);
+        var path = _dir["s.summary.json"];
+        SlideSummaryWriter.Write(r, f.ModelPath, 9, 1.25, "s", provenance, path);
+
+        var expected = SlideSummaryWriter.Summary(r, f.ModelPath, 9, 1.25) with
+        {
+            SlideId = "s", Label = "tumor", Source = provenance.Source, ModelSha256 = "ab12", SettingsKey = "cd34", Version = "1.2.3", Annotations = annotations,
+        };
+        var read = SlideSummary.Read(path);
+        static SlideSummary Scalars(SlideSummary s) => s with { Levels = null, Scoring = null, Diagnosis = null, Annotations = null };
+        Assert.Equal(Scalars(expected), Scalars(read));
+        Assert.NotNull(read.Settings);
+        Assert.Equal(expected.Levels, read.Levels);
+        Assert.True(JsonNode.DeepEquals(expected.Scoring, read.Scoring));
+        Assert.True(JsonNode.DeepEquals(expected.Diagnosis, read.Diagnosis));
+        Assert.Equal(expected.Features, read.Features);
+        var a = read.Annotations!;
+        IReadOnlyList<double?[]> none = [];
+        Assert.Equal(annotations with { Detections = none, Froc = a.Froc }, a with { Detections = none });
+        Assert.Equal(annotations.Detections, a.Detections);
+        Assert.Equal(annotations.Froc.FalsePositiveProbabilities, a.Froc.FalsePositiveProbabilities);
+        Assert.Equal(annotations.Froc.TruePositiveProbabilities, a.Froc.TruePositiveProbabilities);
+        Assert.Equal(annotations.Froc.Lesions, a.Froc.Lesions);
+
+        // The keys the file has always had, with numbers as numbers.
+        var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        string[] keys = ["input", "reader", "level", "levels", "width", "height", "levelMicronsPerPixel", "micronsPerPixelSource", "micronsPerPixel",
+            "scale", "regionSize", "sampling", "windowsTotal", "windowsScored", "windowsSkipped", "scoring", "maxProbability", "meanProbability",
+            "windowsAtOrAboveThreshold", "slideScore", "regions", "regionsDropped", "tumourWindows", "tumourAreaMm2", "tissueFraction",
+            "saturationThreshold", "thumbnailFactor", "seconds", "windowsPerSecond", "diagnosis", "peakTileCacheBytes", "model", "settings",
+            "slideId", "label", "source", "modelSha256", "settingsKey", "version", "annotations"];
+        Assert.Equal(keys.Order(), o.Select(kv => kv.Key).Order());
+        Assert.Equal(["path", "size", "mtimeUtcTicks"], o["source"]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(JsonValueKind.Number, o["source"]!["size"]!.GetValueKind());
+        Assert.Equal(JsonValueKind.Number, o["settings"]!["threshold"]!.GetValueKind());
+        Assert.Equal(JsonValueKind.Number, o["seconds"]!["total"]!.GetValueKind());
+        Assert.Equal(["window", "stride", "threshold", "batchSize", "tissueMask", "minTissueFraction", "levelRequested", "mppRequested",
+            "targetMicronsPerPixel", "smoothingRadius", "minRegionUm2", "refine", "coarseStride", "refineThreshold", "views"],
+            o["settings"]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(["width", "height", "downsample", "micronsPerPixel"], o["levels"]![0]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(["key", "annotation", "tumourSlide", "windowsScored", "tumourWindows", "windowAuc", "windowAccuracy", "dice", "lesions",
+            "detectableLesions", "lesionsDetected", "predictedRegions", "falsePositiveRegions", "detections", "froc", "rule"],
+            o["annotations"]!.AsObject().Select(kv => kv.Key));
+
+        // Outside a cohort there is no provenance: those keys stay out of the file.
+        SlideSummaryWriter.Write(r, f.ModelPath, 9, 1.25, "s", null, path);
+        var bare = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        foreach (var k in new[] { "source", "modelSha256", "settingsKey", "version", "annotations" }) Assert.False(bare.ContainsKey(k), k);
     }
 
     static bool Inside(JsonArray ring, double x, double y)

@@ -63,13 +63,6 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
 
     public static string SettingsKey(HeatmapOptions o) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Settings(o).ToJsonString())))[..16];
 
-    /// <summary>What identifies a slide's bytes without reading them: full path, size, last write time (UTC ticks).</summary>
-    public static JsonObject SourceIdentity(string path)
-    {
-        var f = new FileInfo(path);
-        return new JsonObject { ["path"] = f.FullName, ["size"] = f.Length, ["mtimeUtcTicks"] = f.LastWriteTimeUtc.Ticks };
-    }
-
     /// <summary>This shard's slides that a run would score: those without complete, current outputs (all with Force).</summary>
     public static List<SlideInput> ToScore(IReadOnlyList<SlideInput> cohortSlides, string modelPath, HeatmapOptions options, CohortOptions cohort)
     {
@@ -78,7 +71,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         var modelSha = Sha256(modelPath);
         var settingsKey = SettingsKey(options);
         return mine.Where(s => !File.Exists(s.Path)
-            || Complete(HeatmapWriter.PathsFor(SlideFolder(cohort.Output, s.SlideId), s.SlideId), modelSha, settingsKey, SourceIdentity(s.Path)) is null).ToList();
+            || Complete(HeatmapWriter.PathsFor(SlideFolder(cohort.Output, s.SlideId), s.SlideId), modelSha, settingsKey, SourceIdentity.Of(s.Path)) is null).ToList();
     }
 
     /// <summary>
@@ -140,7 +133,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
         try
         {
             if (!File.Exists(slide.Path)) throw new PCamDataException($"{slide.Path}: no such file.");
-            var source = SourceIdentity(slide.Path);
+            var source = SourceIdentity.Of(slide.Path);
             if (!cohort.Force && Complete(paths, modelSha, settingsKey, source) is { } done
                 && (Annotator is null || done.Annotations?.Key == Annotator.Key(slide.SlideId, slide.Path)))
             {
@@ -149,12 +142,8 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             }
             var result = SlideHeatmap.Run(model, slide.Path, options, (d, t) => Progress?.Invoke(slide.SlideId, d, t),
                 m => { if (m.StartsWith("warning: ", StringComparison.Ordinal)) Warning?.Invoke(m["warning: ".Length..]); else Info?.Invoke(m); }, cancel);
-            var provenance = new JsonObject
-            {
-                ["slideId"] = slide.SlideId, ["label"] = slide.Label, ["source"] = source, ["modelSha256"] = modelSha,
-                ["settingsKey"] = settingsKey, ["version"] = Version,
-            };
-            if (Annotator is not null) provenance["annotations"] = Annotator.Score(slide.SlideId, slide.Path, result);
+            var provenance = new SummaryProvenance(slide.Label, source, modelSha, settingsKey, Version,
+                Annotator?.Score(slide.SlideId, slide.Path, result));
             HeatmapWriter.Write(result, folder, slide.SlideId, model.Path, clock.Elapsed.TotalSeconds, provenance, cancel);
             var summary = SlideSummary.Read(paths.SummaryJson);
             _scored.Add(summary.Scoring?.DeepClone());
@@ -190,14 +179,14 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             || (e is InvalidOperationException && e is not PCamModelException);
 
     /// <summary>The slide's summary when its folder holds all five outputs and the summary matches; else null.</summary>
-    public static SlideSummary? Complete(HeatmapWriter.Outputs paths, string modelSha, string settingsKey, JsonObject source)
+    public static SlideSummary? Complete(HeatmapWriter.Outputs paths, string modelSha, string settingsKey, SourceIdentity source)
     {
         if (!paths.Files.All(File.Exists)) return null;
         try
         {
             var s = SlideSummary.Read(paths.SummaryJson);
             if (s.ModelSha256 != modelSha || s.SettingsKey != settingsKey) return null;
-            return JsonNode.DeepEquals(s.Source, source) ? s : null;
+            return s.Source == source ? s : null;
         }
         catch (JsonException) { return null; }
     }

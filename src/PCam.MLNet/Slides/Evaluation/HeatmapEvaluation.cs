@@ -43,30 +43,25 @@ public static class HeatmapEvaluation
 
     /// <summary>The "annotations" block of summary.json: the slide's metrics, and its FROC data so the cohort can be
     /// scored from the summaries alone (resumed slides, merged shards).</summary>
-    public static JsonObject ToJson(SlideEvaluation e, string? annotationPath, string key) => new()
+    public static SummaryAnnotations ToSummary(SlideEvaluation e, string? annotationPath, string key) => new()
     {
-        ["key"] = key,
-        ["annotation"] = annotationPath is null ? null : Path.GetFullPath(annotationPath),
-        ["tumourSlide"] = e.IsTumourSlide,
-        ["windowsScored"] = e.WindowsScored,
-        ["tumourWindows"] = e.TumourWindows,
-        ["windowAuc"] = Num(e.WindowAuc),
-        ["windowAccuracy"] = Num(e.WindowAccuracy),
-        ["dice"] = Num(e.Dice),
-        ["lesions"] = e.Lesions,
-        ["detectableLesions"] = e.DetectableLesions,
-        ["lesionsDetected"] = e.LesionsDetected,
-        ["predictedRegions"] = e.PredictedRegions,
-        ["falsePositiveRegions"] = e.FalsePositiveRegions,
-        ["detections"] = new JsonArray(e.Detections.Select(d => (JsonNode)new JsonArray(Num(d.Probability), Math.Round(d.X, 1), Math.Round(d.Y, 1))).ToArray()),
-        ["froc"] = new JsonObject
-        {
-            ["falsePositiveProbabilities"] = new JsonArray(e.Froc.FalsePositiveProbabilities.Select(v => (JsonNode)v).ToArray()),
-            ["truePositiveProbabilities"] = new JsonArray(e.Froc.TruePositiveProbabilities.Select(v => (JsonNode)v).ToArray()),
-            ["lesions"] = e.Froc.Lesions,
-        },
-        ["rule"] = "window label: PCam's centre 32x32 rule on the annotation (tumour when any centre pixel's centre is in tumour); " +
-                   "predicted region: 8-connected windows at or above the threshold (unsmoothed); lesions: Camelyon16's evaluation mask (grown 75/2 um, holes filled, ITC < 275 um)",
+        Key = key,
+        Annotation = annotationPath is null ? null : Path.GetFullPath(annotationPath),
+        TumourSlide = e.IsTumourSlide,
+        WindowsScored = e.WindowsScored,
+        TumourWindows = e.TumourWindows,
+        WindowAuc = Num(e.WindowAuc),
+        WindowAccuracy = Num(e.WindowAccuracy),
+        Dice = Num(e.Dice),
+        Lesions = e.Lesions,
+        DetectableLesions = e.DetectableLesions,
+        LesionsDetected = e.LesionsDetected,
+        PredictedRegions = e.PredictedRegions,
+        FalsePositiveRegions = e.FalsePositiveRegions,
+        Detections = e.Detections.Select(d => new double?[] { Num(d.Probability), Math.Round(d.X, 1), Math.Round(d.Y, 1) }).ToArray(),
+        Froc = new SummaryFroc(e.Froc.FalsePositiveProbabilities, e.Froc.TruePositiveProbabilities, e.Froc.Lesions),
+        Rule = "window label: PCam's centre 32x32 rule on the annotation (tumour when any centre pixel's centre is in tumour); " +
+               "predicted region: 8-connected windows at or above the threshold (unsmoothed); lesions: Camelyon16's evaluation mask (grown 75/2 um, holes filled, ITC < 275 um)",
     };
 
     /// <summary>The cohort from the slides' summaries (those with an "annotations" block): slide-level ROC AUC of the
@@ -113,7 +108,7 @@ public static class HeatmapEvaluation
             {
                 ["score"] = Num(froc.Score),
                 ["falsePositivesPerSlide"] = new JsonArray(FrocResult.FalsePositiveRates.Select(v => (JsonNode)v).ToArray()),
-                ["sensitivity"] = new JsonArray(froc.SensitivityAt.Select(v => Num(v)).ToArray()),
+                ["sensitivity"] = new JsonArray(froc.SensitivityAt.Select(v => (JsonNode?)Num(v)).ToArray()),
                 ["lesions"] = frocSlides.Sum(s => s.Lesions),
                 ["rule"] = "Camelyon16 Evaluation_FROC.py: one detection per predicted region at its most probable window's centre; hits on the evaluation mask, ITC ignored; sensitivity interpolated at 1/4, 1/2, 1, 2, 4, 8 FPs per slide and averaged",
             },
@@ -152,6 +147,6 @@ public static class HeatmapEvaluation
         return json;
     }
 
-    private static JsonNode? Num(double v) => double.IsNaN(v) ? null : JsonValue.Create(Math.Round(v, 6));
+    private static double? Num(double v) => double.IsNaN(v) ? null : Math.Round(v, 6);
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("0.######", CultureInfo.InvariantCulture);
 }

@@ -34,10 +34,10 @@ public sealed class SlideAnnotator(string directory, AnnotationOptions options)
         return string.Create(CultureInfo.InvariantCulture, $"{f.FullName}|{f.Length}|{f.LastWriteTimeUtc.Ticks}|{Options.PositiveClass}");
     }
 
-    public JsonObject Score(string slideId, string slidePath, HeatmapResult result)
+    public SummaryAnnotations Score(string slideId, string slidePath, HeatmapResult result)
     {
         var a = Find(slideId, slidePath);
         var e = HeatmapEvaluation.Score(slideId, result, a, Options);
-        return HeatmapEvaluation.ToJson(e, a, Key(slideId, slidePath));
+        return HeatmapEvaluation.ToSummary(e, a, Key(slideId, slidePath));
     }
 }

@@ -40,10 +40,10 @@ public static class HeatmapWriter
     /// <summary>
     /// Writes the outputs into a temp folder beside <paramref name="slideFolder"/> and renames it into place when all five
     /// are complete (a previous folder of the slide is replaced), so a slide folder is either whole or absent.
-    /// <paramref name="provenance"/> (slide id, source identity, model SHA-256, settings key) is added to the summary.
+    /// <paramref name="provenance"/> (label, source identity, model SHA-256, settings key, annotations) is added to the summary.
     /// </summary>
     public static Outputs Write(HeatmapResult r, string slideFolder, string slideId, string modelPath, double totalSeconds,
-        JsonObject? provenance = null, CancellationToken cancel = default)
+        SummaryProvenance? provenance = null, CancellationToken cancel = default)
     {
         var parent = Path.GetDirectoryName(Path.GetFullPath(slideFolder))!;
         Directory.CreateDirectory(parent);
