@@ -44,6 +44,14 @@ public class InspectImageClassifierTests
         Assert.Contains("ImageSource: Vector<Byte>[variable]", stdout);
         Assert.Contains("OnnxTransformer", stdout);
         Assert.Contains("PredictedLabel: String", stdout);
+
+        // Exporting such a zip is not built yet: one error line naming the file, no stack trace, nothing written.
+        var export = CliTests.Pcam("export", "--model", zip, "--format", "modelbuilder", "--output", Path.Combine(dir.Path, "mb"));
+        Assert.NotEqual(0, export.Code);
+        Assert.StartsWith("error:", export.Err.Trim());
+        Assert.Single(export.Err.Trim().Split('\n'));
+        Assert.Contains(zip, export.Err);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "mb")) && Directory.EnumerateFileSystemEntries(Path.Combine(dir.Path, "mb")).Any());
     }
 
     [Fact]
