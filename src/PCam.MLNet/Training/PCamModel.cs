@@ -125,6 +125,27 @@ public static class PCamModel
     /// <summary>Loads a model zip; every failure is one PCamModelException naming the file and the problem.</summary>
     public static ITransformer Load(MLContext ml, string path, out DataViewSchema inputSchema)
     {
+        var model = LoadMlNet(ml, path, out inputSchema);
+        var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
+        if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
+        {
+            PCamModel.Owner(model).Dispose();
+            throw NotAPatchModel(path);
+        }
+        return model;
+    }
+
+    /// <summary>The error for an ML.NET zip whose input is not the 96x96x3 patch vector.</summary>
+    public static PCamModelException NotAPatchModel(string path) =>
+        new($"{path}: the model's input is not an '{PatchSchema.ImageColumn}' vector of " +
+            $"{PatchSchema.ImageBytes} bytes (96x96x3), so it is not a PCam model.");
+
+    /// <summary>
+    /// Loads any ML.NET model zip with its input schema (checked entries and external weights as <see cref="Load"/>),
+    /// without requiring the patch input; every failure is one PCamModelException naming the file.
+    /// </summary>
+    public static ITransformer LoadMlNet(MLContext ml, string path, out DataViewSchema inputSchema)
+    {
         if (!File.Exists(path)) throw new PCamModelException($"{path}: model file not found.");
         CheckEntries(path);
         // External weights: check them (present, size, SHA-256) and let ML.NET write the graph it unpacks beside them,
@@ -150,10 +171,6 @@ public static class PCamModel
         if (model is null) throw new PCamModelException($"{path}: not a loadable ML.NET model (the zip holds no 'Model' entries).");
         // A zip without its 'Schema' entry loads with a null schema: without it the model's input is unknown.
         inputSchema = schema ?? throw new PCamModelException($"{path}: the model zip has no input schema (entry 'Schema' missing), so it is not a PCam model.");
-        var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
-        if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
-            throw new PCamModelException($"{path}: the model's input is not an '{PatchSchema.ImageColumn}' vector of " +
-                                         $"{PatchSchema.ImageBytes} bytes (96x96x3), so it is not a PCam model.");
         return model;
     }
 
