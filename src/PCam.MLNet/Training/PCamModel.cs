@@ -130,15 +130,21 @@ public static class PCamModel
         if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
         {
             PCamModel.Owner(model).Dispose();
-            throw NotAPatchModel(path);
+            throw IsEncodedImageModel(inputSchema) ? NotAPatchModel(path, imageClassifier: true) : NotAPatchModel(path);
         }
         return model;
     }
 
+    // An ImageClassificationTrainer zip (PCam.MLNet.Vision) takes encoded image bytes of any size: a variable-length byte vector.
+    private static bool IsEncodedImageModel(DataViewSchema schema) =>
+        schema.Any(c => c.Type is VectorDataViewType { IsKnownSize: false, ItemType: var t } && t == NumberDataViewType.Byte);
+
     /// <summary>The error for an ML.NET zip whose input is not the 96x96x3 patch vector.</summary>
-    public static PCamModelException NotAPatchModel(string path) =>
-        new($"{path}: the model's input is not an '{PatchSchema.ImageColumn}' vector of " +
-            $"{PatchSchema.ImageBytes} bytes (96x96x3), so it is not a PCam model.");
+    public static PCamModelException NotAPatchModel(string path, bool imageClassifier = false) => imageClassifier
+        ? new($"{path}: an image-classification model (encoded image bytes in, ImageClassificationTrainer); this takes a " +
+              "PCam patch model (96x96x3 pixels in, written by PCamTrainer): load it with MLContext.Model.Load in your app.")
+        : new($"{path}: the model's input is not an '{PatchSchema.ImageColumn}' vector of " +
+              $"{PatchSchema.ImageBytes} bytes (96x96x3), so it is not a PCam model.");
 
     /// <summary>
     /// Loads any ML.NET model zip with its input schema (checked entries and external weights as <see cref="Load"/>),

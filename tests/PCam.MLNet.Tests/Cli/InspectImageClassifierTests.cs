@@ -51,6 +51,7 @@ public class InspectImageClassifierTests
         Assert.StartsWith("error:", export.Err.Trim());
         Assert.Single(export.Err.Trim().Split('\n'));
         Assert.Contains(zip, export.Err);
+        Assert.Contains("image-classification model", export.Err);
         Assert.False(Directory.Exists(Path.Combine(dir.Path, "mb")) && Directory.EnumerateFileSystemEntries(Path.Combine(dir.Path, "mb")).Any());
     }
 
