@@ -71,7 +71,7 @@ public sealed class OptionMatrixData : IDisposable
 /// </summary>
 public sealed class OptionMatrixTests(OptionMatrixData data) : IClassFixture<OptionMatrixData>
 {
-    /// <summary>The probability agreement every consumer must reach with the trainer (issue 19).</summary>
+    /// <summary>The probability agreement every consumer must reach with the trainer.</summary>
     const double Tolerance = 1e-4;
     static string VitTokens => Path.Combine(RepoPaths.Root, "tests", "PCam.MLNet.Tests", "Fixtures", "vit", "tv-vit-tokens.json");
 

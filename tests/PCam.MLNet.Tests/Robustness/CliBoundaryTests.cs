@@ -7,7 +7,7 @@ using static PCam.MLNet.Tests.Cli.CliTests;
 namespace PCam.MLNet.Tests.Robustness;
 
 /// <summary>
-/// Item 5 of issue 11 (and the concrete causes of items 1b and 2): every command, given a bad input, prints exactly
+/// Every command, given a bad input, prints exactly
 /// one `error:` line naming the input, no stack trace, and exits non-zero.
 /// </summary>
 [Collection(TinyModelCollection.Name)]

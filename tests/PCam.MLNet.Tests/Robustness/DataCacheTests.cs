@@ -7,7 +7,7 @@ using PCam.MLNet.Featurization;
 
 namespace PCam.MLNet.Tests.Robustness;
 
-/// <summary>Items 1c, 1d and 3 of issue 11: the decompression cache, --no-verify and stratified hold-outs.</summary>
+/// <summary>The decompression cache, --no-verify and stratified hold-outs.</summary>
 public sealed class DataCacheTests : IDisposable
 {
     private readonly TempDir _dir = new();

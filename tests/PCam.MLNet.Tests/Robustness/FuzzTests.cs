@@ -37,7 +37,7 @@ internal static class Mutations
 }
 
 /// <summary>
-/// Item 4 of issue 11: seeded mutations of HDF5 headers (the real sample's valid split when ../shared is present, else a
+/// Seeded mutations of HDF5 headers (the real sample's valid split when ../shared is present, else a
 /// generated official-layout file), of `.h5.gz` archives, of model zips and of images. Each case must end in our own
 /// exception type naming the file, or in a normal result; never another exception type, never a hang (per-case
 /// timeout), never a temp or half-written file left behind.

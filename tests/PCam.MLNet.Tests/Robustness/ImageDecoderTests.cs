@@ -3,7 +3,7 @@ using Xunit;
 
 namespace PCam.MLNet.Tests.Robustness;
 
-/// <summary>Item 1 of issue 11: strict decoding (no half images) and one colour-type rule for every format.</summary>
+/// <summary>Strict decoding (no half images) and one colour-type rule for every format.</summary>
 public class ImageDecoderTests
 {
     public static TheoryData<string> Formats => new() { "png", "jpeg", "bmp", "tiff" };

@@ -6,7 +6,7 @@ using Xunit;
 namespace PCam.MLNet.Tests.Robustness;
 
 /// <summary>
-/// Item 7 of issue 11: `pcam train` killed with SIGKILL (as by `kill -9`: no finally blocks run) at the worst moment of
+/// `pcam train` killed with SIGKILL (as by `kill -9`: no finally blocks run) at the worst moment of
 /// each stage that writes, then run again. The kill comes from the process itself at a named point
 /// (<see cref="KillAt"/>, a startup hook the test injects), so the test does not depend on timing.
 /// </summary>

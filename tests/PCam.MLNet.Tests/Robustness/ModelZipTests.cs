@@ -7,7 +7,7 @@ using Xunit;
 
 namespace PCam.MLNet.Tests.Robustness;
 
-/// <summary>Item 2 of issue 11: a missing, truncated or altered zip entry is one PCamModelException, never a stack trace.</summary>
+/// <summary>A missing, truncated or altered zip entry is one PCamModelException, never a stack trace.</summary>
 [Collection(TinyModelCollection.Name)]
 public class ModelZipTests(TinyModelFixture f)
 {

@@ -202,7 +202,7 @@ public sealed class HeatmapTests(SampleModelFixture f) : IDisposable
     /// <summary>
     /// 32 x 32 real test patches (3,072 px at 0.972 um/px): tumour patches inside a disc of radius 7 patches around the
     /// centre, normal ones elsewhere (the sample's 256 test rows, reused in turn). Scored with the default settings (coarse-to-fine down to stride 32),
-    /// smoothing and minimum region: the goal of issue 17 is at most 10 regions, the largest covering at
+    /// smoothing and minimum region: the goal is at most 10 regions, the largest covering at
     /// least 80% of the disc.
     /// </summary>
     [SkippableFact]

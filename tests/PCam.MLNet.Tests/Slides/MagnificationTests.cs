@@ -7,7 +7,7 @@ using PCam.MLNet.Slides.Windows;
 
 namespace PCam.MLNet.Tests.Slides;
 
-/// <summary>Item 5 of issue 17: windows cover 96 x 0.972 um whatever the slide's levels; level spacing comes from level 0's um/px and the sizes.</summary>
+/// <summary>Windows cover 96 x 0.972 um whatever the slide's levels; level spacing comes from level 0's um/px and the sizes.</summary>
 public sealed class MagnificationTests : IDisposable
 {
     readonly TempDir _dir = new();
