@@ -27,6 +27,7 @@ public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassif
         if (options.Epoch < 1) throw new ArgumentException($"Options.Epoch must be >= 1 (got {options.Epoch}).", nameof(options));
         if (options.BatchSize < 1) throw new ArgumentException($"Options.BatchSize must be >= 1 (got {options.BatchSize}).", nameof(options));
         if (!(options.LearningRate > 0)) throw new ArgumentException($"Options.LearningRate must be > 0 (got {options.LearningRate}).", nameof(options));
+        if (!(options.L2Regularization >= 0) || float.IsInfinity(options.L2Regularization)) throw new ArgumentException($"Options.L2Regularization must be >= 0 (got {options.L2Regularization}).", nameof(options));
         if (options.ValidationSetFraction is { } f && f is not (>= 0 and < 1)) throw new ArgumentException($"Options.ValidationSetFraction must be in [0, 1) (got {f}).", nameof(options));
         _options = options;
     }

@@ -5,7 +5,8 @@ namespace PCam.MLNet.Vision;
 /// bottleneck features, plain mini-batch gradient descent on the mean cross-entropy, <c>Epoch</c> passes of
 /// <c>BatchSize</c> rows at <c>LearningRate</c> (or the scheduler's rate), metrics after every epoch and early stopping.
 /// Features are standardised with the train rows' mean and standard deviation while training (so one learning rate
-/// suits any backbone's feature scale); the standardisation is folded into the returned weights.
+/// suits any backbone's feature scale), with weight decay (Options.L2Regularization, not in ML.NET's layer); the
+/// standardisation is folded into the returned weights.
 /// </summary>
 internal sealed class SoftmaxLayer
 {
@@ -33,6 +34,7 @@ internal sealed class SoftmaxLayer
 
         var w = new float[k * d];
         var b = new float[k];
+        float l2 = o.L2Regularization;
         int batch = Math.Max(1, o.BatchSize), batches = (n + batch - 1) / batch;
         var order = Enumerable.Range(0, n).ToArray();
         var rng = new Random(o.Seed);
@@ -65,7 +67,7 @@ internal sealed class SoftmaxLayer
                         for (int j = 0; j < d; j++) gRow[j] += g * row[j];
                     }
                 }
-                for (int t = 0; t < gw.Length; t++) w[t] -= lr * gw[t];
+                for (int t = 0; t < gw.Length; t++) w[t] -= lr * (gw[t] + l2 * w[t]);
                 for (int c = 0; c < k; c++) b[c] -= lr * gb[c];
             }
             var train = new ImageClassificationTrainer.TrainMetrics
