@@ -9,7 +9,7 @@ internal sealed class ExportCommand : ICommandFactory
 {
     public Command Create(CliContext cli)
     {
-        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train` (its .metrics.json and .config.json beside it).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model zip written by `pcam train` (its .metrics.json and .config.json beside it), or saved from PCam.MLNet.Vision's ImageClassificationTrainer.", Required = true };
         model.MustBeFile("model file");
         var format = new Option<string>("--format") { Description = "Export format: modelbuilder (NAME.mlnet, .mbconfig, .consumption.cs) or onnx (NAME.onnx and NAME.json).", DefaultValueFactory = _ => "modelbuilder", HelpName = "modelbuilder|onnx" };
         var name = new Option<string?>("--name") { Description = "Model name: the files' stem (and the class name for modelbuilder). Default: MLModel1 for modelbuilder, the zip's name for onnx." };
@@ -33,8 +33,8 @@ internal sealed class ExportCommand : ICommandFactory
                 return 0;
             }
             var r = ModelBuilderExporter.Export(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(name) ?? "MLModel1", parse.GetValue(ns));
-            foreach (var path in new[] { r.ModelPath, r.MbConfigPath, r.ConsumptionPath, r.ConfigPath, r.MetricsPath }) o.WriteLine(path);
-            log.Info($"Self-check: {r.CheckedImages} PNG patches scored by the zip and the reloaded .mlnet agree (max |dP| {r.MaxDifference:G2}).");
+            foreach (var path in new[] { r.ModelPath, r.MbConfigPath, r.ConsumptionPath, r.ConfigPath, r.MetricsPath }.OfType<string>()) o.WriteLine(path);
+            log.Info($"Self-check: {r.CheckedImages} PNG images scored by the zip and the reloaded .mlnet agree (max |dP| {r.MaxDifference:G2}).");
             return 0;
         });
         return cmd;
