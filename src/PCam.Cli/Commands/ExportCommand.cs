@@ -29,7 +29,7 @@ internal sealed class ExportCommand : ICommandFactory
             {
                 var x = OnnxExporter.Export(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(name));
                 foreach (var path in new[] { x.OnnxPath, x.ExternalDataPath, x.SidecarPath }.OfType<string>()) o.WriteLine(path);
-                log.Info($"ONNX opset {x.Opset}, {x.FeatureDimension} features. Self-check: {x.CheckedPatches} patches scored by the zip and by ONNX Runtime on the exported graph agree (max |dP| {x.MaxDifference:G2}).");
+                log.Info($"ONNX opset {x.Opset}, {x.FeatureDimension} features. Self-check: {x.CheckedPatches} {x.CheckedWhat} scored by the zip and by ONNX Runtime on the exported graph agree (max |dP| {x.MaxDifference:G2}).");
                 return 0;
             }
             var r = ModelBuilderExporter.Export(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(name) ?? "MLModel1", parse.GetValue(ns));

@@ -194,17 +194,7 @@ public static class ModelBuilderExporter
     /// </summary>
     static double SelfCheckImageClassifier(MLContext ml, ImageClassifierZip zip, string staged, string mlnet)
     {
-        var rng = new Random(7);
-        var images = Enumerable.Range(0, SelfCheckImages).Select(i =>
-        {
-            int w = 40 + 37 * i, h = 120 - 19 * i;
-            var rgb = new byte[w * h * 3];
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++)
-                    for (int c = 0; c < 3; c++)
-                        rgb[(y * w + x) * 3 + c] = (byte)Math.Clamp((c + 1) * (x * 97 / w + y * 61 / h) + rng.Next(-40, 41), 0, 255);
-            return PatchImageEncoder.EncodePng(rgb, w, h);
-        }).ToList();
+        var images = SelfCheckPngs(SelfCheckImages);
         var expected = zip.Score(ml, images);
         var fresh = new MLContext(seed: 1);
         ITransformer exported;
@@ -226,6 +216,22 @@ public static class ModelBuilderExporter
             worst = Math.Max(worst, diff);
         }
         return worst;
+    }
+
+    /// <summary>Generated PNGs of different sizes (gradients with noise), the same on every run, for the self-checks.</summary>
+    internal static List<byte[]> SelfCheckPngs(int count)
+    {
+        var rng = new Random(7);
+        return Enumerable.Range(0, count).Select(i =>
+        {
+            int w = 40 + 37 * i, h = 120 - 19 * i;
+            var rgb = new byte[w * h * 3];
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int c = 0; c < 3; c++)
+                        rgb[(y * w + x) * 3 + c] = (byte)Math.Clamp((c + 1) * (x * 97 / w + y * 61 / h) + rng.Next(-40, 41), 0, 255);
+            return PatchImageEncoder.EncodePng(rgb, w, h);
+        }).ToList();
     }
 
     static bool IsIdentifier(string s) =>

@@ -15,7 +15,7 @@ namespace PCam.MLNet.Tests.Export;
 /// `pcam export` on a zip saved from the ImageClassificationTrainer drop-in, shaped like ML.NET's sample (feature column
 /// "Image", label "LabelAsKey", MapKeyToValue after the trainer): 3 classes fitted on generated images.
 /// </summary>
-public class ImageClassifierExportTests(ImageClassifierExportTests.IctModel m) : IClassFixture<ImageClassifierExportTests.IctModel>
+public class ImageClassifierExportTests(ImageClassifierExportTests.IctModel m, Xunit.Abstractions.ITestOutputHelper log) : IClassFixture<ImageClassifierExportTests.IctModel>
 {
     public static readonly string[] Classes = ["red", "green", "blue"];
     public const string Namespace = "PCam.MLNet.Tests.Export.ModelBuilderImage";
@@ -135,6 +135,42 @@ public class ImageClassifierExportTests(ImageClassifierExportTests.IctModel m) :
             Assert.Equal(expected.PredictedLabel, actual.PredictedLabel);
             Assert.Equal(1u, actual.Label); // "red": Model Builder's Label key, 1-based
             if (i < 3) Assert.Equal(Classes[i], actual.PredictedLabel);
+        }
+    }
+
+    [Fact]
+    public void TheOnnxGraphGivesTheZipsProbabilitiesOnDecodedPixels()
+    {
+        var output = m.Dir["onnx"];
+        var (code, stdout, err) = CliTests.Pcam("export", "--model", m.Zip, "--format", "onnx", "--name", "ict", "--output", output);
+        Assert.True(code == 0, err);
+        Assert.Contains(Path.Combine(output, "ict.onnx"), stdout);
+        var card = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "ict.json")))!;
+        Assert.Equal(Classes, card["class_names"]!.AsArray().Select(c => (string)c!));
+        Assert.Equal(3, (int)card["num_classes"]!);
+        Assert.Equal(["N", "96", "96", "3"], card["input"]!["shape"]!.AsArray().Select(d => d!.ToString()));
+        Assert.Equal("image", (string?)card["input"]!["name"]);
+
+        var ml = new MLContext(seed: 2);
+        var zip = ml.Model.Load(m.Zip, out _);
+        using var zipEngine = ml.Model.CreatePredictionEngine<ImageClassificationTrainerTests.InMemoryImageData, ImageClassificationTrainerTests.ImagePrediction>(zip);
+        var images = Images();
+        // The consumer's side: decode and stretch to 96x96 RGB (the rule NAME.json states), uint8 NHWC.
+        var pixels = images.SelectMany(b => ImageDecoding.DecodeStretched(b, 96, null)).ToArray();
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(Path.Combine(output, "ict.onnx"));
+        using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(pixels, [images.Count, 96, 96, 3]);
+        using var run = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var outputs = session.Run(run, ["image"], [input], ["scores"]);
+        var scores = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        Assert.Equal(images.Count * 3, scores.Length);
+        for (var i = 0; i < images.Count; i++)
+        {
+            var expected = zipEngine.Predict(new ImageClassificationTrainerTests.InMemoryImageData { Image = images[i] });
+            var row = scores.AsSpan(i * 3, 3).ToArray();
+            log.WriteLine($"image {i}: onnx [{string.Join(", ", row.Select(p => p.ToString("F6")))}], zip [{string.Join(", ", expected.Score.Select(p => p.ToString("F6")))}], max |d| {row.Select((p, c) => Math.Abs(p - expected.Score[c])).Max():G2}");
+            Assert.InRange(row.Sum(), 0.999f, 1.001f);
+            for (var c = 0; c < 3; c++) Assert.InRange(Math.Abs(row[c] - expected.Score[c]), 0, 1e-4);
+            Assert.Equal(expected.PredictedLabel, Classes[Array.IndexOf(row, row.Max())]);
         }
     }
 
