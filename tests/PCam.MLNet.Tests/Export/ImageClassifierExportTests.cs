@@ -172,6 +172,15 @@ public class ImageClassifierExportTests(ImageClassifierExportTests.IctModel m, X
             for (var c = 0; c < 3; c++) Assert.InRange(Math.Abs(row[c] - expected.Score[c]), 0, 1e-4);
             Assert.Equal(expected.PredictedLabel, Classes[Array.IndexOf(row, row.Max())]);
         }
+
+        // pcam predict runs exported patch models only: this one is refused with one line, not an ONNX Runtime trace.
+        var png = m.Dir["red.png"];
+        File.WriteAllBytes(png, images[0]);
+        var predict = CliTests.Pcam("predict", "--model", Path.Combine(output, "ict.onnx"), png);
+        Assert.NotEqual(0, predict.Code);
+        Assert.StartsWith("error:", predict.Err.Trim());
+        Assert.Single(predict.Err.Trim().Split('\n'));
+        Assert.Contains("'probability' output", predict.Err);
     }
 
     [Fact]
