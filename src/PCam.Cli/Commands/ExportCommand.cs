@@ -15,7 +15,7 @@ internal sealed class ExportCommand : ICommandFactory
         var name = new Option<string?>("--name") { Description = "Model name: the files' stem (and the class name for modelbuilder). Default: MLModel1 for modelbuilder, the zip's name for onnx." };
         var ns = new Option<string>("--namespace") { Description = "Namespace of the generated consumption class.", DefaultValueFactory = _ => "PCamModelBuilder" };
         var output = new Option<string>("--output") { Description = "Folder to write to.", Required = true };
-        var cmd = new Command("export", "Write the model as ML.NET Model Builder files (NAME.mlnet, NAME.mbconfig, NAME.consumption.cs) or as one ONNX graph (NAME.onnx: uint8 [N,96,96,3] 'image' in, 'probability' and 'features' out; NAME.json).")
+        var cmd = new Command("export", "Write the model as ML.NET Model Builder files (NAME.mlnet, NAME.mbconfig, NAME.consumption.cs) or as one ONNX graph (NAME.onnx: uint8 [N,96,96,3] 'image' in, 'probability' and 'features' out; for an ImageClassificationTrainer zip, the stretched [N,S,S,3] image in, 'scores' [N,K] out; NAME.json).")
         {
             model, format, name, ns, output,
         };
