@@ -31,9 +31,11 @@ public sealed class ModelBuilderInput
 /// </summary>
 public sealed class ModelBuilderImageInput
 {
+    /// <summary>The class name (optional when predicting).</summary>
     [LoadColumn(0), ColumnName(ModelBuilderModel.LabelColumn)]
     public string Label { get; set; } = "";
 
+    /// <summary>The encoded image file's bytes.</summary>
     [LoadColumn(1), ColumnName(ModelBuilderModel.ImageSourceColumn)]
     public byte[] ImageSource { get; set; } = [];
 }

@@ -100,6 +100,12 @@ public class ImageClassifierExportTests(ImageClassifierExportTests.IctModel m, X
         Assert.Equal(96, (int)facts["backbone"]!["imageSize"]!);
         Assert.Equal(m.Precision, (string?)facts["backbone"]!["precision"]);
         Assert.Contains("Epoch", facts["notRecorded"]!.AsArray().Select(c => (string)c!));
+
+        // The .mlnet holds the trainer's steps, so pcam inspect describes it as it describes the zip.
+        var inspect = CliTests.Pcam("inspect", Path.Combine(m.Export, "MLModel1.mlnet"));
+        Assert.True(inspect.Code == 0, inspect.Err);
+        Assert.Contains("Classes (3): red, green, blue", inspect.Out);
+        Assert.Contains("ImageSource: Vector<Byte>[variable]", inspect.Out);
     }
 
     [Fact]
