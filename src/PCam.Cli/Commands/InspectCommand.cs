@@ -25,9 +25,9 @@ internal sealed class InspectCommand : ICommandFactory
             using var release = PCamModel.Owner(loaded); // disposes the ONNX sessions and ML.NET's unpacked graph files
             var o = cli.Out;
             var output = loaded.GetOutputSchema(input);
-            if (output.GetColumnOrNull(ImageDecoding.EncodedColumn) is not null)
+            if (ImageClassifierZip.Is(output))
             {
-                PrintImageClassifier(o, path, loaded, input, output);
+                PrintImageClassifier(o, ImageClassifierZip.Open(path, loaded, input));
                 return 0;
             }
             if (input.GetColumnOrNull(PatchSchema.ImageColumn) is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
@@ -56,61 +56,29 @@ internal sealed class InspectCommand : ICommandFactory
     /// A zip saved from the ImageClassificationTrainer drop-in: encoded image bytes in, decoded and stretched to the
     /// featurizer graph's side, features, ML.NET's multiclass scorer. Everything shown is read from the zip itself.
     /// </summary>
-    private static void PrintImageClassifier(TextWriter o, string path, ITransformer model, DataViewSchema input, DataViewSchema output)
+    private static void PrintImageClassifier(TextWriter o, ImageClassifierZip zip)
     {
-        var info = new FileInfo(path);
+        var info = new FileInfo(zip.Path);
         string sha;
-        using (var s = File.OpenRead(path)) sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(s));
-        o.WriteLine($"Model: {path} ({info.Length / 1e6:F1} MB, {info.Length} bytes)");
+        using (var s = File.OpenRead(zip.Path)) sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(s));
+        o.WriteLine($"Model: {zip.Path} ({info.Length / 1e6:F1} MB, {info.Length} bytes)");
         o.WriteLine($"SHA-256: {sha}");
         o.WriteLine("Kind: image classification (ImageClassificationTrainer drop-in: encoded image bytes in, PredictedLabel + Score out)");
-        var decoded = output.GetColumnOrNull(ImageDecoding.OutputColumn)?.Type as VectorDataViewType;
-        var side = decoded is { Size: > 0 } ? (int)Math.Round(Math.Sqrt(decoded.Size / (double)PatchSchema.Channels)) : 0;
+        var side = zip.ImageSide;
         o.WriteLine($"Backbone input: {(side > 0 ? $"{side}x{side}x{PatchSchema.Channels} (images are decoded and stretched to {side} px)" : "unknown")}");
-        o.WriteLine($"Precision: {(ZipHoldsQuantizedGraph(path) ? "int8" : "fp32")} (read from the featurizer graph's operators)");
-        var features = output.GetColumnOrNull(FeaturizerGraph.OutputName)?.Type as VectorDataViewType;
-        o.WriteLine($"Feature dimension: {(features is { Size: > 0 } ? features.Size.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown")}");
-        var classes = Classes(output);
+        o.WriteLine($"Precision: {zip.Precision} (read from the featurizer graph's operators)");
+        o.WriteLine($"Feature dimension: {(zip.FeatureDimension > 0 ? zip.FeatureDimension.ToString(System.Globalization.CultureInfo.InvariantCulture) : "unknown")}");
+        var classes = zip.Classes;
         o.WriteLine($"Classes ({classes.Count}): {(classes.Count > 0 ? string.Join(", ", classes) : "unknown (the label carries no key values)")}");
         o.WriteLine("Input:");
-        foreach (var c in input) o.WriteLine($"  {c.Name}: {Describe(c.Type)}");
+        foreach (var c in zip.InputSchema) o.WriteLine($"  {c.Name}: {Describe(c.Type)}");
         o.WriteLine("Output:");
-        foreach (var c in output.Where(c => !c.IsHidden && input.GetColumnOrNull(c.Name) is null && c.Name != ImageDecoding.EncodedColumn
-                                            && c.Name != ImageDecoding.OutputColumn && c.Name != FeaturizerGraph.OutputName))
+        foreach (var c in zip.OutputSchema.Where(c => !c.IsHidden && zip.InputSchema.GetColumnOrNull(c.Name) is null && c.Name != ImageDecoding.EncodedColumn
+                                                  && c.Name != ImageDecoding.OutputColumn && c.Name != FeaturizerGraph.OutputName))
             o.WriteLine($"  {c.Name}: {Describe(c.Type)}");
         o.WriteLine("Pipeline:");
         var i = 0;
-        foreach (var stage in Stages(model)) o.WriteLine($"  {++i}. {StageName(stage)}");
-    }
-
-    /// <summary>The class names: the key values of the last key-typed column that carries them (the scorer's PredictedLabel).</summary>
-    private static List<string> Classes(DataViewSchema output)
-    {
-        for (var i = output.Count - 1; i >= 0; i--)
-        {
-            var c = output[i];
-            if (c.Type is not KeyDataViewType || c.Annotations.Schema.GetColumnOrNull("KeyValues") is not { } kv) continue;
-            if (kv.Type is not VectorDataViewType { ItemType: TextDataViewType }) continue;
-            VBuffer<ReadOnlyMemory<char>> values = default;
-            c.Annotations.GetValue("KeyValues", ref values);
-            return values.DenseValues().Select(v => v.ToString()).ToList();
-        }
-        return [];
-    }
-
-    /// <summary>ONNX stores operator types as plain strings, so a quantised graph's QuantizeLinear nodes show in its zip entry's bytes.</summary>
-    private static bool ZipHoldsQuantizedGraph(string path)
-    {
-        var needle = System.Text.Encoding.ASCII.GetBytes("QuantizeLinear");
-        using var zip = System.IO.Compression.ZipFile.OpenRead(path);
-        foreach (var e in zip.Entries)
-        {
-            using var s = e.Open();
-            using var m = new MemoryStream();
-            s.CopyTo(m);
-            if (m.GetBuffer().AsSpan(0, (int)m.Length).IndexOf(needle) >= 0) return true;
-        }
-        return false;
+        foreach (var stage in Stages(zip.Model)) o.WriteLine($"  {++i}. {StageName(stage)}");
     }
 
     /// <summary>The run's metrics file is informational: a damaged one is a warning naming it and its key, the model is still described.</summary>

@@ -28,9 +28,12 @@ public static class PatchImageEncoder
     }
 
     /// <summary>Lossless PNG of 96x96 HWC RGB bytes.</summary>
-    public static byte[] EncodePng(byte[] rgb)
+    public static byte[] EncodePng(byte[] rgb) => EncodePng(rgb, PatchSchema.Width, PatchSchema.Height);
+
+    /// <summary>Lossless PNG of <paramref name="width"/> x <paramref name="height"/> HWC RGB bytes.</summary>
+    public static byte[] EncodePng(byte[] rgb, int width, int height)
     {
-        using var bitmap = new SKBitmap(new SKImageInfo(PatchSchema.Width, PatchSchema.Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
         CopyRgbToBitmap(rgb, bitmap);
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();

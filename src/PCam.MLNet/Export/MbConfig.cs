@@ -117,6 +117,21 @@ public static class MbConfig
         return stages;
     }
 
+    /// <summary>ML.NET's image-classification trainer as Model Builder names it in a trial and in Estimators.</summary>
+    public const string ImageClassificationTrainer = "ImageClassificationMulti";
+
+    /// <summary>
+    /// The pipeline Model Builder's image scenario records: MapValueToKey on Label, ImageClassificationMulti on
+    /// ImageSource, MapKeyToValue on PredictedLabel. The trainer's arguments are the columns only: an
+    /// ImageClassificationTrainer zip does not record Arch, Epoch or BatchSize.
+    /// </summary>
+    public static List<MbStage> ImageClassificationStages() =>
+    [
+        new("MapValueToKey", new JsonObject { ["OutputColumnName"] = "Label", ["InputColumnName"] = "Label", ["AddKeyValueAnnotationsAsText"] = false }),
+        new(ImageClassificationTrainer, new JsonObject { ["LabelColumnName"] = "Label", ["ScoreColumnName"] = "Score", ["FeatureColumnName"] = "ImageSource" }),
+        new("MapKeyToValue", new JsonObject { ["OutputColumnName"] = "PredictedLabel", ["InputColumnName"] = "PredictedLabel" }),
+    ];
+
     /// <summary>The index of the trainer in <see cref="ZipStages"/>.</summary>
     public static int TrainerIndex(IReadOnlyList<MbStage> stages) =>
         stages.Select((s, i) => (s, i)).First(x => x.s.Estimator.EndsWith("Binary", StringComparison.Ordinal)).i;

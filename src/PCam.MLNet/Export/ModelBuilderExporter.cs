@@ -9,13 +9,16 @@ using PCam.MLNet.Featurization;
 namespace PCam.MLNet.Export;
 
 /// <summary>What <see cref="ModelBuilderExporter.Export"/> wrote, and the self-check it ran.</summary>
-public sealed record ModelBuilderExport(string ModelPath, string MbConfigPath, string ConfigPath, string MetricsPath,
+/// <remarks>MetricsPath is null for an ImageClassificationTrainer zip, which has no training metrics beside it.</remarks>
+public sealed record ModelBuilderExport(string ModelPath, string MbConfigPath, string ConfigPath, string? MetricsPath,
     string ConsumptionPath, int CheckedImages, double MaxDifference);
 
 /// <summary>
 /// `pcam export --format modelbuilder`: a model zip and its sidecars as Model Builder's files, NAME.mlnet (the same
 /// featurizer, head and calibration behind Model Builder's image-classification contract), NAME.mbconfig
-/// (TrainingConfig v5), NAME.config.json and NAME.metrics.json (our own facts) and NAME.consumption.cs.
+/// (TrainingConfig v5), NAME.config.json and NAME.metrics.json (our own facts) and NAME.consumption.cs. An
+/// ImageClassificationTrainer zip (PCam.MLNet.Vision) becomes Model Builder's image scenario as its trainer produces it
+/// (<see cref="ExportImageClassifier"/>).
 /// </summary>
 public static class ModelBuilderExporter
 {
@@ -29,8 +32,11 @@ public static class ModelBuilderExporter
         if (!IsIdentifier(name)) throw new PCamExportException($"model name '{name}': not a C# identifier (Model Builder names the class after the model).");
         if (!ns.Split('.').All(IsIdentifier)) throw new PCamExportException($"namespace '{ns}': not a C# namespace.");
         var ml = new MLContext(seed: 1);
-        var zip = PCamModel.Load(ml, zipPath, out _);
+        var zip = PCamModel.LoadMlNet(ml, zipPath, out var inputSchema);
         using var releaseZip = PCamModel.Owner(zip); // ONNX sessions and the graph file ML.NET unpacked into the temp folder
+        if (ImageClassifierZip.Is(zip.GetOutputSchema(inputSchema)))
+            return ExportImageClassifier(ml, ImageClassifierZip.Open(zipPath, zip, inputSchema), outputDirectory, name, ns);
+        PCamModel.RequirePatchInput(zipPath, inputSchema);
         var metricsPath = RunArtifacts.MetricsPath(zipPath);
         var configPath = RunArtifacts.ConfigPath(zipPath);
         foreach (var p in new[] { metricsPath, configPath })
@@ -116,6 +122,116 @@ public static class ModelBuilderExporter
             worst = Math.Max(worst, diff);
         }
         return worst;
+    }
+
+    /// <summary>
+    /// An ImageClassificationTrainer zip as Model Builder's image scenario: NAME.mlnet (<see cref="ModelBuilderModel.BuildImageClassifier"/>:
+    /// Model Builder's ModelInput in, its ModelOutput out), NAME.mbconfig (MapValueToKey, ImageClassificationMulti,
+    /// MapKeyToValue), NAME.config.json (what the zip records: classes, backbone input, precision, columns) and
+    /// NAME.consumption.cs. The zip records no training run, so the .mbconfig's data folder is empty and its trial's
+    /// score, run time, split ratio and training time are 0; NAME.config.json lists what is not recorded.
+    /// The .mlnet gets its name only after the self-check has passed.
+    /// </summary>
+    static ModelBuilderExport ExportImageClassifier(MLContext ml, ImageClassifierZip zip, string outputDirectory, string name, string ns)
+    {
+        if (zip.Classes.Count < 2)
+            throw new PCamExportException($"{zip.Path}: the label's key values are not text class names, so PredictedLabel cannot be written as Model Builder's string; " +
+                                          "train with the label mapped by MapValueToKey from a text column.");
+        Directory.CreateDirectory(outputDirectory);
+        var stem = Path.Combine(Path.GetFullPath(outputDirectory), name);
+        var mlnet = stem + ".mlnet";
+        var staged = Path.Combine(Path.GetFullPath(outputDirectory), $".{name}.mlnet.{Environment.ProcessId}.unverified");
+        double difference;
+        try
+        {
+            var model = ModelBuilderModel.BuildImageClassifier(ml, zip); // holds the zip's own steps: released with the zip
+            ModelBuilderModel.Save(model, ml.Data.LoadFromEnumerable(Array.Empty<ModelBuilderImageInput>()).Schema, ml, staged);
+            difference = SelfCheckImageClassifier(ml, zip, staged, mlnet);
+            File.Move(staged, mlnet, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(staged)) File.Delete(staged);
+        }
+
+        var stages = MbConfig.ImageClassificationStages();
+        var mbconfig = MbConfig.Build("", "LocalCPU", stages, 1, [new MbTrial(MbConfig.ImageClassificationTrainer, 0, 0, new Dictionary<string, string>())],
+            mlnet, 0, 0);
+        RunArtifacts.WriteAtomically(stem + ".mbconfig", mbconfig.ToJsonString(MbConfig.JsonOptions));
+        RunArtifacts.WriteAtomically(stem + ".config.json", ImageClassifierFacts(zip).ToJsonString(MbConfig.JsonOptions));
+        RunArtifacts.WriteAtomically(stem + ".consumption.cs", ConsumptionCode.GenerateImageClassifier(ns, name, zip.Classes).TrimEnd());
+        return new(mlnet, stem + ".mbconfig", stem + ".config.json", null, stem + ".consumption.cs", SelfCheckImages, difference);
+    }
+
+    /// <summary>NAME.config.json of an ImageClassificationTrainer export: what the zip records, and what it does not.</summary>
+    static JsonObject ImageClassifierFacts(ImageClassifierZip zip)
+    {
+        string sha;
+        using (var s = File.OpenRead(zip.Path)) sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(s));
+        return new JsonObject
+        {
+            ["kind"] = "ImageClassificationTrainer",
+            ["model"] = Path.GetFileName(zip.Path),
+            ["modelSha256"] = sha,
+            ["classes"] = new JsonArray(zip.Classes.Select(c => (JsonNode)c).ToArray()),
+            ["backbone"] = new JsonObject
+            {
+                ["imageSize"] = zip.ImageSide, ["featureDimension"] = zip.FeatureDimension, ["precision"] = zip.Precision,
+                ["resize"] = $"decoded (PNG, JPEG, BMP, GIF, WebP, TIFF) and stretched to {zip.ImageSide}x{zip.ImageSide} RGB, bilinear with half-pixel centres; aspect ratio not kept, nothing cropped",
+            },
+            ["zipColumns"] = new JsonObject
+            {
+                ["input"] = new JsonArray(zip.InputSchema.Select(c => (JsonNode)c.Name).ToArray()),
+                ["score"] = zip.ScoreColumn, ["predictedLabel"] = zip.PredictedLabelColumn,
+            },
+            ["notRecorded"] = new JsonArray("architecture name", "Epoch", "BatchSize", "LearningRate", "training data folder", "validation accuracy", "training time"),
+        };
+    }
+
+    /// <summary>
+    /// Scores generated PNGs of several sizes with the zip's own steps and with the staged .mlnet reloaded in a fresh
+    /// MLContext through Model Builder's ModelInput/ModelOutput: every probability within the tolerance, the same class names.
+    /// </summary>
+    static double SelfCheckImageClassifier(MLContext ml, ImageClassifierZip zip, string staged, string mlnet)
+    {
+        var images = SelfCheckPngs(SelfCheckImages);
+        var expected = zip.Score(ml, images);
+        var fresh = new MLContext(seed: 1);
+        ITransformer exported;
+        try { exported = fresh.Model.Load(staged, out _); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new PCamExportException($"{mlnet}: the exported model does not load back ({e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}); nothing was written.", e);
+        }
+        using var engine = fresh.Model.CreatePredictionEngine<ModelBuilderImageInput, ModelBuilderOutput>(exported); // disposes the model
+        double worst = 0;
+        for (var i = 0; i < images.Count; i++)
+        {
+            var o = engine.Predict(new ModelBuilderImageInput { ImageSource = images[i] });
+            var (score, predicted) = expected[i];
+            var diff = o.Score.Length == score.Length ? score.Select((p, c) => (double)Math.Abs(p - o.Score[c])).Max() : double.PositiveInfinity;
+            if (!(diff <= SelfCheckTolerance) || o.PredictedLabel != predicted)
+                throw new PCamExportException($"{mlnet}: the exported model disagrees with the zip on a self-check image (PredictedLabel '{o.PredictedLabel}' vs " +
+                                              $"'{predicted}', max |dScore| {diff:G3}); nothing was written (this is a bug in PCam.MLNet: please report it).");
+            worst = Math.Max(worst, diff);
+        }
+        return worst;
+    }
+
+    /// <summary>Generated PNGs of different sizes (gradients with noise), the same on every run, for the self-checks.</summary>
+    internal static List<byte[]> SelfCheckPngs(int count)
+    {
+        var rng = new Random(7);
+        return Enumerable.Range(0, count).Select(i =>
+        {
+            int w = 40 + 37 * i, h = 120 - 19 * i;
+            var rgb = new byte[w * h * 3];
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int c = 0; c < 3; c++)
+                        rgb[(y * w + x) * 3 + c] = (byte)Math.Clamp((c + 1) * (x * 97 / w + y * 61 / h) + rng.Next(-40, 41), 0, 255);
+            return PatchImageEncoder.EncodePng(rgb, w, h);
+        }).ToList();
     }
 
     static bool IsIdentifier(string s) =>

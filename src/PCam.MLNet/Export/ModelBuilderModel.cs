@@ -25,6 +25,21 @@ public sealed class ModelBuilderInput
     public MLImage DecodedImage => ModelBuilderModel.Decode(ImageSource);
 }
 
+/// <summary>
+/// Model Builder's image-classification input exactly as its generated consumption code declares it (Label, then the
+/// encoded image file's bytes): the input of an exported ImageClassificationTrainer model, which decodes the bytes itself.
+/// </summary>
+public sealed class ModelBuilderImageInput
+{
+    /// <summary>The class name (optional when predicting).</summary>
+    [LoadColumn(0), ColumnName(ModelBuilderModel.LabelColumn)]
+    public string Label { get; set; } = "";
+
+    /// <summary>The encoded image file's bytes.</summary>
+    [LoadColumn(1), ColumnName(ModelBuilderModel.ImageSourceColumn)]
+    public byte[] ImageSource { get; set; } = [];
+}
+
 /// <summary>Model Builder's image-classification output (as its generated consumption code declares it).</summary>
 public sealed class ModelBuilderOutput
 {
@@ -89,8 +104,7 @@ public static class ModelBuilderModel
     public static ITransformer Build(MLContext ml, ITransformer zipModel)
     {
         var input = InputView(ml);
-        var labelKeys = ml.Data.LoadFromEnumerable(LabelNames.Select(l => new KeyRow { Label = l }));
-        var toKey = ml.Transforms.Conversion.MapValueToKey(LabelColumn, LabelColumn, keyData: labelKeys).Fit(input);
+        var toKey = LabelToKey(ml, LabelNames, input);
         var keyed = toKey.Transform(input);
         var decoder = Decoder(ml).Fit(keyed);
         var decoded = decoder.Transform(keyed);
@@ -102,20 +116,59 @@ public static class ModelBuilderModel
         return new TransformerChain<ITransformer>(toKey, decoder, zipModel, tail);
     }
 
+    /// <summary>
+    /// Builds the Model Builder flavour of an ImageClassificationTrainer zip, with the zip's own steps in the middle:
+    /// Label -> MapValueToKey (keys = the zip's class names, in its key order); ImageSource copied to the decoding step's
+    /// column; the zip's decode + stretch, ONNX featurizer and softmax scorer; Score; PredictedLabel -> MapKeyToValue.
+    /// Loading it needs the PCam.MLNet assembly (the decoding step), which the saved copy step names so that ML.NET
+    /// loads it without registration code.
+    /// </summary>
+    public static ITransformer BuildImageClassifier(MLContext ml, ImageClassifierZip zip)
+    {
+        var input = ml.Data.LoadFromEnumerable(Array.Empty<ModelBuilderImageInput>());
+        var toKey = LabelToKey(ml, zip.Classes, input);
+        IDataView view = toKey.Transform(input);
+        var copy = new Vision.LoadableStep(ml.Transforms.CopyColumns(Vision.ImageDecoding.EncodedColumn, ImageSourceColumn).Fit(view));
+        var steps = new List<ITransformer> { toKey, copy };
+        view = copy.Transform(view);
+        foreach (var step in zip.Core)
+        {
+            steps.Add(step);
+            view = step.Transform(view);
+        }
+        if (zip.ScoreColumn != "Score") Append(ml.Transforms.CopyColumns("Score", zip.ScoreColumn));
+        Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", zip.PredictedLabelColumn));
+        return new TransformerChain<ITransformer>(steps.ToArray());
+
+        void Append(IEstimator<ITransformer> estimator)
+        {
+            var t = estimator.Fit(view);
+            steps.Add(t);
+            view = t.Transform(view);
+        }
+    }
+
+    /// <summary>Label text to a key whose values are <paramref name="names"/> in that order (the order of Score).</summary>
+    private static ITransformer LabelToKey(MLContext ml, IReadOnlyList<string> names, IDataView input) =>
+        ml.Transforms.Conversion.MapValueToKey(LabelColumn, LabelColumn, keyData: ml.Data.LoadFromEnumerable(names.Select(l => new KeyRow { Label = l }))).Fit(input);
+
     private sealed class KeyRow
     {
         public string Label { get; set; } = "";
     }
 
     /// <summary>Saves with Model Builder's input schema (Label text, ImageSource bytes), through a temp file and rename.</summary>
-    public static void Save(MLContext ml, ITransformer model, string path)
+    public static void Save(MLContext ml, ITransformer model, string path) => Save(model, InputView(ml).Schema, ml, path);
+
+    /// <summary>Saves <paramref name="model"/> with <paramref name="inputSchema"/>, through a temp file and rename.</summary>
+    public static void Save(ITransformer model, DataViewSchema inputSchema, MLContext ml, string path)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         try
         {
-            ml.Model.Save(model, InputView(ml).Schema, tmp);
+            ml.Model.Save(model, inputSchema, tmp);
             File.Move(tmp, path, overwrite: true);
         }
         finally

@@ -148,6 +148,33 @@ public static class ModelZip
         }
     }
 
+    /// <summary>
+    /// The ONNX bytes of every ApplyOnnxModel step in an ML.NET zip, wherever the step sits in the saved chains (ML.NET's
+    /// "OnnxModel" entries, an int32 length then the bytes), in entry order. An ImageClassificationTrainer zip has one.
+    /// </summary>
+    /// <exception cref="PCamModelException">The zip is unreadable or an entry is truncated (the message names the file).</exception>
+    public static List<byte[]> ReadMlNetOnnxGraphs(string path)
+    {
+        try
+        {
+            using var zip = Open(path);
+            var graphs = new List<byte[]>();
+            foreach (var entry in zip.Entries.Where(e => e.FullName == "OnnxModel" || e.FullName.EndsWith("/OnnxModel", StringComparison.Ordinal)).OrderBy(e => e.FullName, StringComparer.Ordinal))
+            {
+                using var reader = new BinaryReader(entry.Open());
+                var length = reader.ReadInt32();
+                var bytes = reader.ReadBytes(Math.Max(0, length));
+                if (length <= 0 || bytes.Length != length) throw new PCamModelException($"{path}: the ONNX graph entry '{entry.FullName}' is truncated.");
+                graphs.Add(bytes);
+            }
+            return graphs;
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        {
+            throw new PCamModelException($"{path}: cannot read its ONNX graphs ({FirstLine(e.Message)}).", e);
+        }
+    }
+
     /// <summary>The text of a PCam entry (<see cref="ExternalDataEntry"/>), or null when the zip has none.</summary>
     public static string? ReadText(string path, string entryName)
     {

@@ -54,6 +54,8 @@ public static class OnnxModelFile
                                          $"({(expected is null ? "none" : expected[..Math.Min(12, expected.Length)] + "...")}); the file was altered or belongs to another export.");
         if ((int?)card["patch_size_pixels"] != PatchSchema.Width || (string?)card["input"]?["name"] != InputName)
             throw new PCamModelException($"{sidecar}: the model does not take {PatchSchema.Width}x{PatchSchema.Height} uint8 RGB patches as '{InputName}', so it is not a PCam export.");
+        if (card["outputs"]?[ProbabilityName] is null)
+            throw new PCamModelException($"{sidecar}: the model has no '{ProbabilityName}' output (an image-classification export gives class scores), so it is not a PCam patch model; run it with ONNX Runtime as its {Path.GetFileName(sidecar)} says.");
         return (bytes, card);
     }
 

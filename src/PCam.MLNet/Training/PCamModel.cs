@@ -126,13 +126,24 @@ public static class PCamModel
     public static ITransformer Load(MLContext ml, string path, out DataViewSchema inputSchema)
     {
         var model = LoadMlNet(ml, path, out inputSchema);
-        var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
-        if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
+        try
+        {
+            RequirePatchInput(path, inputSchema);
+        }
+        catch
         {
             PCamModel.Owner(model).Dispose();
-            throw IsEncodedImageModel(inputSchema) ? NotAPatchModel(path, imageClassifier: true) : NotAPatchModel(path);
+            throw;
         }
         return model;
+    }
+
+    /// <summary>Throws <see cref="NotAPatchModel"/> unless <paramref name="inputSchema"/> has the 96x96x3 byte <c>Image</c> input.</summary>
+    public static void RequirePatchInput(string path, DataViewSchema inputSchema)
+    {
+        var image = inputSchema.GetColumnOrNull(PatchSchema.ImageColumn);
+        if (image is not { Type: VectorDataViewType { ItemType: var item, Size: PatchSchema.ImageBytes } } || item != NumberDataViewType.Byte)
+            throw IsEncodedImageModel(inputSchema) ? NotAPatchModel(path, imageClassifier: true) : NotAPatchModel(path);
     }
 
     // An ImageClassificationTrainer zip (PCam.MLNet.Vision) takes encoded image bytes of any size: a variable-length byte vector.

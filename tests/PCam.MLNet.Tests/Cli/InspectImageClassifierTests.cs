@@ -45,14 +45,10 @@ public class InspectImageClassifierTests
         Assert.Contains("OnnxTransformer", stdout);
         Assert.Contains("PredictedLabel: String", stdout);
 
-        // Exporting such a zip is not built yet: one error line naming the file, no stack trace, nothing written.
+        // Model Builder's own shape (Label, ImageSource) exports as it is (ImageClassifierExportTests covers the export).
         var export = CliTests.Pcam("export", "--model", zip, "--format", "modelbuilder", "--output", Path.Combine(dir.Path, "mb"));
-        Assert.NotEqual(0, export.Code);
-        Assert.StartsWith("error:", export.Err.Trim());
-        Assert.Single(export.Err.Trim().Split('\n'));
-        Assert.Contains(zip, export.Err);
-        Assert.Contains("image-classification model", export.Err);
-        Assert.False(Directory.Exists(Path.Combine(dir.Path, "mb")) && Directory.EnumerateFileSystemEntries(Path.Combine(dir.Path, "mb")).Any());
+        Assert.True(export.Code == 0, export.Err);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "mb", "MLModel1.mlnet")));
     }
 
     [Fact]
