@@ -107,7 +107,7 @@ internal sealed class HeatmapCommand : ICommandFactory
         new Option<bool>("--no-refine") { Description = "Score every tissue window at --stride (exhaustive; `--stride 32 --no-refine` is the full stride-32 run). Default: coarse-to-fine." },
         new Option<int>("--coarse-stride") { Description = "Stride of the coarse stage (a multiple of --stride; 96 = windows that do not overlap).", DefaultValueFactory = _ => defaults.CoarseStride },
         new Option<double>("--refine-threshold") { Description = "Coarse windows at or above this probability are rescored at --stride with their neighbours.", DefaultValueFactory = _ => defaults.RefineThreshold },
-        new Option<int?>("--views") { Description = "Views per window: 1, or 8 (dihedral TTA; needs a model trained with TTA). Default: the model's own." }
+        new Option<int?>("--views") { Description = "Views per window: 1, or 8 (dihedral TTA; needs a model trained with TTA). Default: 1 when the model zip carries its single-view graph (`pcam train` writes it), else the model's own." }
     );
 
     /// <summary>The plan line: slides, tissue windows per stage, views and the warm-up's estimate.</summary>

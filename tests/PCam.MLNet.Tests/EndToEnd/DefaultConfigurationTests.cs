@@ -281,7 +281,7 @@ public sealed class DefaultConfigurationTests(DefaultModelFixture f) : IDisposab
             File.WriteAllBytes(png, data.ToArray());
         }
         var (code, _, stderr) = Pcam("heatmap", "--model", f.ModelPath, png, "--output", _dir["heatmap"], "--stride", P.ToString(CultureInfo.InvariantCulture),
-            "--no-tissue-mask", "--mpp", "0.972");
+            "--no-tissue-mask", "--mpp", "0.972", "--views", "8"); // the trainer's test probabilities are 8-view ones
         Assert.True(code == 0, stderr);
         var lines = Lines(File.ReadAllText(Path.Combine(_dir["heatmap"], "slides", "mosaic", "mosaic.tiles.csv")));
         Assert.Equal("minx,miny,width,height,level,x,y,size,probability", lines[0]);

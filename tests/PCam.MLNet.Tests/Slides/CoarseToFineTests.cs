@@ -90,8 +90,16 @@ public sealed class CoarseToFineTests(SampleModelFixture f) : IDisposable
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    [SkippableFact]
-    public void CoarseToFineReproducesTheExhaustiveRegionsCoverageAndTiles()
+    /// <summary>
+    /// At the region threshold (refine >= 0.5) coarse-to-fine reproduces the exhaustive run's regions: every window that
+    /// can start a region is refined with its neighbours. At the default (refine >= 0.9) the confident tumour is refined
+    /// and the disc's region and coverage are kept; regions the exhaustive run draws from windows of 0.5-0.9 away from
+    /// confident tumour (with the 512-row sample model: false positives) may shrink or vanish, never appear.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(0.5, true)]
+    [InlineData(CoarseToFine.DefaultThreshold, false)]
+    public void CoarseToFineReproducesTheExhaustiveRegionsCoverageAndTiles(double refineThreshold, bool sameRegions)
     {
         Skip.If(SharedSample.Root is null, SharedSample.Missing);
         using var view = PCamData.Open(SharedSample.H5, PCamSplit.Test, new PCamDataOptions { CacheDirectory = Path.Combine(f.CacheDir, "h5") });
@@ -100,14 +108,14 @@ public sealed class CoarseToFineTests(SampleModelFixture f) : IDisposable
         mosaic.WriteTiff(tif);
         using var model = WindowModel.Load(f.ModelPath, ExecutionDevice.Cpu, batchSize: 32);
         var full = SlideHeatmap.Run(model, tif, new HeatmapOptions { Stride = 32, Refine = false });
-        var fast = SlideHeatmap.Run(model, tif, new HeatmapOptions());
+        var fast = SlideHeatmap.Run(model, tif, new HeatmapOptions { RefineThreshold = refineThreshold });
         Assert.Equal((full.GridWidth, full.GridHeight), (fast.GridWidth, fast.GridHeight));
         Assert.Equal(["exhaustive"], full.Stages.Select(s => s.Name));
         Assert.Equal(["coarse", "refine"], fast.Stages.Select(s => s.Name));
         Assert.Equal(fast.WindowsScored, fast.Stages.Sum(s => s.Windows));
         Assert.Equal(full.WindowsScored, full.Stages.Single().Windows);
         Assert.True(fast.Stages[1].Windows > 0, "the disc was not refined");
-        // What it saves depends on how many normal windows the model puts at 0.5 or more (the sample model: many).
+        // What it saves depends on how many normal windows the model puts at the refine threshold or more.
         Assert.True(fast.WindowsScored < full.WindowsScored, $"coarse-to-fine scored {fast.WindowsScored} of {full.WindowsScored} windows");
 
         // Every window it scored (coarse and refined) has the exhaustive run's probability.
@@ -119,20 +127,33 @@ public sealed class CoarseToFineTests(SampleModelFixture f) : IDisposable
             Assert.True(Math.Abs(fast.Probability[c] - full.Probability[c]) <= 1e-4, $"cell {c}: {fast.Probability[c]} vs exhaustive {full.Probability[c]}");
         }
         Assert.Equal(fast.WindowsScored, measured);
-        // Most windows of the exhaustive run's largest region were scored, not filled (with the sample model a few cells
-        // at its edge near normal windows scored 0.5 or more lie outside every hot coarse window's neighbourhood).
-        var region = full.Lesions.Lesions[0].Region.Cells;
-        Assert.True(region.Count(c => fast.IsMeasured(c)) >= 0.98 * region.Count, $"{region.Count(c => fast.IsMeasured(c))} of {region.Count} region cells scored");
         // The same tissue cells carry a value.
         Assert.Equal(full.Probability.Select(float.IsNaN), fast.Probability.Select(float.IsNaN));
 
         var disc = mosaic.DiscCells(32, full.GridWidth, full.GridHeight);
         double Coverage(HeatmapResult r) => r.Lesions.Lesions[0].Region.Cells.Count(disc.Contains) / (double)disc.Count;
         Assert.NotEmpty(full.Lesions.Lesions);
-        Assert.Equal(full.Lesions.Lesions.Count, fast.Lesions.Lesions.Count);
+        Assert.NotEmpty(fast.Lesions.Lesions);
         Assert.InRange(Coverage(fast) - Coverage(full), -0.02, 0.02);
-        Assert.InRange(fast.Lesions.Lesions[0].Windows, 0.95 * full.Lesions.Lesions[0].Windows, 1.05 * full.Lesions.Lesions[0].Windows); // 1,758 vs 1,806 cells with the sample model
-        Assert.Equal(full.Lesions.SlideScore!.Value, fast.Lesions.SlideScore!.Value, 4);
+        var region = full.Lesions.Lesions[0].Region.Cells;
+        if (sameRegions)
+        {
+            // Most windows of the exhaustive run's largest region were scored, not filled (with the sample model a few
+            // cells at its edge near normal windows scored 0.5 or more lie outside every hot coarse window's neighbourhood).
+            Assert.True(region.Count(c => fast.IsMeasured(c)) >= 0.98 * region.Count, $"{region.Count(c => fast.IsMeasured(c))} of {region.Count} region cells scored");
+            Assert.Equal(full.Lesions.Lesions.Count, fast.Lesions.Lesions.Count);
+            Assert.InRange(fast.Lesions.Lesions[0].Windows, 0.95 * full.Lesions.Lesions[0].Windows, 1.05 * full.Lesions.Lesions[0].Windows); // 1,758 vs 1,806 cells with the sample model
+            Assert.Equal(full.Lesions.SlideScore!.Value, fast.Lesions.SlideScore!.Value, 4);
+        }
+        else
+        {
+            // The confident part of the disc's region (exhaustive windows at or above the refine threshold) was scored, not
+            // filled (sample model: 581 of 608; the rest are isolated windows whose coarse neighbourhood stayed under it).
+            var confident = region.Where(c => full.Probability[c] >= refineThreshold).ToList();
+            Assert.NotEmpty(confident);
+            Assert.True(confident.Count(c => fast.IsMeasured(c)) >= 0.9 * confident.Count, $"{confident.Count(c => fast.IsMeasured(c))} of {confident.Count} confident region cells scored");
+            Assert.InRange(fast.Lesions.Lesions.Count, 1, full.Lesions.Lesions.Count); // sample model: 3 of 5 (the disc and two false positives)
+        }
 
         // Replayed from the exhaustive run (how the bench sweeps the refine threshold), it scores the same windows.
         var replay = CoarseToFine.Replay(full, fast.Options);

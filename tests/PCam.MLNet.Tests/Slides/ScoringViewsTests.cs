@@ -59,9 +59,11 @@ public sealed class ScoringViewsTests : IDisposable
         var pixels = new byte[N * PatchSchema.ImageBytes];
         new Random(5).NextBytes(pixels);
         using var asOne = WindowModel.Load(eight, ExecutionDevice.Cpu, views: 1);
-        using var asEight = WindowModel.Load(eight, ExecutionDevice.Cpu);
+        using var asEight = WindowModel.Load(eight, ExecutionDevice.Cpu, views: 8);
         using var oneView = WindowModel.Load(one, ExecutionDevice.Cpu);
+        using var scoringDefault = WindowModel.Load(eight, ExecutionDevice.Cpu);
         Assert.Equal((1, 8), (asOne.Views, asOne.TrainedViews));
+        Assert.Equal((1, 8), (scoringDefault.Views, scoringDefault.TrainedViews)); // the slide-scoring default: its single-view graph
         Assert.Equal((8, 8), (asEight.Views, asEight.TrainedViews));
         Assert.Equal((1, 1), (oneView.Views, oneView.TrainedViews));
 
@@ -86,6 +88,6 @@ public sealed class ScoringViewsTests : IDisposable
         Assert.Contains(PCamModel.SingleViewGraph, e.Message);
         Assert.Contains("HeatmapOptions.Views 8", e.Message);
         using var oldEight = WindowModel.Load(old, ExecutionDevice.Cpu);
-        Assert.Equal(8, oldEight.Views);
+        Assert.Equal(8, oldEight.Views); // without its single-view graph the default is the zip's own views
     }
 }

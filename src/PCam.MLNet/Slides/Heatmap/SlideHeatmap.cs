@@ -25,7 +25,8 @@ public sealed class HeatmapOptions
     /// <summary>Coarse windows at or above this probability are refined, with their neighbours (default <see cref="CoarseToFine.DefaultThreshold"/>).</summary>
     public double RefineThreshold { get; init; } = CoarseToFine.DefaultThreshold;
     /// <summary>Views averaged per window: 8 (the dihedral TTA the model was trained with) or 1 (its single-view graph);
-    /// null = the model's own. Applied when the model loads (<see cref="WindowModel.Load"/>); recorded in the settings.</summary>
+    /// null = one view when the zip carries its single-view graph, else the model's own (see <see cref="WindowModel.Load"/>,
+    /// where it is applied). Recorded in the settings.</summary>
     public int? Views { get; init; }
     /// <summary>Coarse grid step in fine cells, or 1 when every tissue window is scored at <see cref="Stride"/>.</summary>
     public int CoarseFactor => Refine && CoarseStride > Stride ? CoarseStride / Stride : 1;

@@ -36,8 +36,10 @@ public sealed class WindowModel : IDisposable
     /// <summary>Views of the zip's own featurizer (what `pcam predict` runs).</summary>
     public int TrainedViews { get; }
 
-    /// <param name="views">1 or 8 views per window; null = the zip's own featurizer. One view on a TTA zip runs its
-    /// single-view graph; 8 views need a zip trained with TTA.</param>
+    /// <param name="views">1 or 8 views per window. Null = one view when the zip carries its single-view graph (a TTA
+    /// zip written by `pcam train`; with coarse-to-fine scoring one view keeps the 8-view window AUC at a fraction of the
+    /// cost, docs/performance.md), else the zip's own featurizer. One view on a TTA zip runs its single-view graph;
+    /// 8 views need a zip trained with TTA.</param>
     public static WindowModel Load(string path, ExecutionDevice device, int? threads = null, int batchSize = 64, int? views = null)
     {
         if (views is not (null or 1 or 8)) throw new ArgumentException($"views must be 1 or 8 (got {views}).", nameof(views));
@@ -56,6 +58,7 @@ public sealed class WindowModel : IDisposable
         ((IDisposable)chain.First()).Dispose();
         var onnx = ModelZip.ReadGraph(path, ModelZip.FeaturizerGraph);
         int trained = FeaturizerGraph.ViewsOf(onnx);
+        if (views is null && trained > 1 && ModelZip.GraphNames(path).Contains(PCamModel.SingleViewGraph)) views = 1;
         if (views is { } v && v != trained)
         {
             if (v == 8) throw new PCamModelException($"{path}: the model was trained with one view, so it cannot score 8 views; train with TTA (TrainingOption.Tta) or score with HeatmapOptions.Views 1.");
