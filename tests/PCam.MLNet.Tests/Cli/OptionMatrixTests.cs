@@ -161,8 +161,9 @@ public sealed class OptionMatrixTests(OptionMatrixData data) : IClassFixture<Opt
         Assert.True(inspect.Code == 0, inspect.Err);
         Assert.Contains("features 'Features'", inspect.Out);
 
-        // pcam heatmap on one patch-sized image: its single window is that patch (tiles.csv has 6 decimals).
-        var heatmap = Pcam("heatmap", "--model", model, "--output", dir["heatmap"], "--no-tissue-mask", "--mpp", "0.972", data.Pngs[0]);
+        // pcam heatmap on one patch-sized image: its single window is that patch (tiles.csv has 6 decimals), scored with
+        // the trainer's views (slides are scored with one view by default).
+        var heatmap = Pcam("heatmap", "--model", model, "--output", dir["heatmap"], "--no-tissue-mask", "--mpp", "0.972", "--views", tta ? "8" : "1", data.Pngs[0]);
         Assert.True(heatmap.Code == 0, heatmap.Err);
         var tile = File.ReadAllLines(Path.Combine(dir["heatmap"], "slides", "test00", "test00.tiles.csv"));
         Assert.Equal("minx,miny,width,height,level,x,y,size,probability", tile[0]);
