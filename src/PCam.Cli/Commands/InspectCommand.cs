@@ -59,10 +59,8 @@ internal sealed class InspectCommand : ICommandFactory
     private static void PrintImageClassifier(TextWriter o, ImageClassifierZip zip)
     {
         var info = new FileInfo(zip.Path);
-        string sha;
-        using (var s = File.OpenRead(zip.Path)) sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(s));
         o.WriteLine($"Model: {zip.Path} ({info.Length / 1e6:F1} MB, {info.Length} bytes)");
-        o.WriteLine($"SHA-256: {sha}");
+        o.WriteLine($"SHA-256: {ExternalData.Sha256(zip.Path)}");
         o.WriteLine("Kind: image classification (ImageClassificationTrainer drop-in: encoded image bytes in, PredictedLabel + Score out)");
         var side = zip.ImageSide;
         o.WriteLine($"Backbone input: {(side > 0 ? $"{side}x{side}x{PatchSchema.Channels} (images are decoded and stretched to {side} px)" : "unknown")}");

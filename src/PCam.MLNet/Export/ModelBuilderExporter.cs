@@ -166,13 +166,11 @@ public static class ModelBuilderExporter
     /// <summary>NAME.config.json of an ImageClassificationTrainer export: what the zip records, and what it does not.</summary>
     static JsonObject ImageClassifierFacts(ImageClassifierZip zip)
     {
-        string sha;
-        using (var s = File.OpenRead(zip.Path)) sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(s));
         return new JsonObject
         {
             ["kind"] = "ImageClassificationTrainer",
             ["model"] = Path.GetFileName(zip.Path),
-            ["modelSha256"] = sha,
+            ["modelSha256"] = ExternalData.Sha256(zip.Path),
             ["classes"] = new JsonArray(zip.Classes.Select(c => (JsonNode)c).ToArray()),
             ["backbone"] = new JsonObject
             {

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PCam.MLNet.Data;
+using PCam.MLNet.Featurization;
 using PCam.MLNet.Training;
 using PCam.MLNet.Slides.Heatmap;
 using PCam.MLNet.Reporting;
@@ -46,11 +47,6 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
 
     public static string Version => typeof(CohortRunner).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
-    public static string Sha256(string path)
-    {
-        using var s = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(s));
-    }
 
     /// <summary>The settings that change a slide's outputs (not batch size or device), as JSON.</summary>
     public static JsonObject Settings(HeatmapOptions o) => new()
@@ -68,7 +64,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
     {
         var mine = Assign(cohortSlides, cohort).Mine;
         if (cohort.Force) return mine;
-        var modelSha = Sha256(modelPath);
+        var modelSha = ExternalData.Sha256(modelPath); // remembered per file: Run hashes the same model once more
         var settingsKey = SettingsKey(options);
         return mine.Where(s => !File.Exists(s.Path)
             || Complete(HeatmapWriter.PathsFor(SlideFolder(cohort.Output, s.SlideId), s.SlideId), modelSha, settingsKey, SourceIdentity.Of(s.Path)) is null).ToList();
@@ -104,7 +100,7 @@ public sealed class CohortRunner(WindowModel model, HeatmapOptions options, Coho
             foreach (var s in notPlanned)
                 Warning?.Invoke($"{s.Path}: not planned (it came after {plan.File} was written); the run after this one picks it up.");
         }
-        var modelSha = Sha256(model.Path);
+        var modelSha = ExternalData.Sha256(model.Path);
         var settingsKey = SettingsKey(options);
         var rows = new List<SlideRecord>();
         Info?.Invoke($"{mine.Count} of {planned.Count} slide(s) in shard {shard} ({shard.Source}); results in {cohort.Output}.");
